@@ -13,7 +13,9 @@ import (
 // ImageBackend is what the image routes need of the image service.
 type ImageBackend interface {
 	Images(ctx context.Context, opts image.ListOptions) ([]imagetypes.Summary, error)
-	ImageInspect(ctx context.Context, ref string) (imagetypes.InspectResponse, error)
+	// ImageInspect returns the wire document plus the legacy fields that
+	// clients up to API 1.51 show (Parent, DockerVersion, Container...).
+	ImageInspect(ctx context.Context, ref string) (image.InspectResponse, error)
 	ImageHistory(ctx context.Context, ref string) ([]imagetypes.HistoryResponseItem, error)
 	TagImage(ctx context.Context, source, target string) error
 	ImageDelete(ctx context.Context, ref string, opts image.DeleteOptions) ([]imagetypes.DeleteResponse, error)
