@@ -1,0 +1,26 @@
+// Command berth is the container engine, its CLI, its shim and the image
+// registry, in one binary:
+//
+//	berth daemon ...     the engine (Docker Engine API on a unix socket)
+//	berth registry ...   the image registry server
+//	berth shim ...       one per container, started by the daemon
+//	berth <command> ...  the CLI
+package main
+
+import (
+	"os"
+
+	"berth/cli"
+	"berth/daemon"
+)
+
+func main() {
+	args := os.Args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "daemon":
+			os.Exit(daemon.Main(args[1:], os.Stdout, os.Stderr))
+		}
+	}
+	os.Exit(cli.Main(args, os.Stdin, os.Stdout, os.Stderr))
+}
