@@ -1,0 +1,21 @@
+// Package archive turns layer tars into directory trees and back.
+//
+// Apply unpacks an OCI/Docker layer changeset under a root, confining every
+// write to that root (os.Root for path resolution, *at syscalls with
+// AT_SYMLINK_NOFOLLOW for the final component). Deletions are represented
+// according to WhiteoutMode:
+//
+//	layer tar entry           WhiteoutDelete (full tree)   WhiteoutOverlay (upperdir)
+//	dir/.wh.name              remove dir/name              dir/name = char device 0:0
+//	dir/.wh..wh..opq          remove lower children of dir xattr trusted.overlay.opaque=y on dir
+//	dir/.wh..wh.<other>       ignored (AUFS metadata)      ignored
+//
+// Diff and Changes go the other way: they compare two complete trees
+// (WhiteoutDelete) or read an overlayfs upperdir (WhiteoutOverlay) and
+// report changes in a fixed order, so identical trees give identical tars.
+// Tar archives a whole tree (docker export).
+//
+// Compression is handled apart from tar: DecompressStream sniffs gzip,
+// zstd, xz and bzip2 by magic number and CompressStream writes gzip, zstd
+// and xz.
+package archive
