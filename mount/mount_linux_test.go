@@ -189,3 +189,22 @@ func TestWithTempMount(t *testing.T) {
 		t.Fatalf("temporary mount point %s still exists: %v", seen, err)
 	}
 }
+
+func TestUnmountAllThroughSymlinkedParent(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	target := mountpoint(t)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(filepath.Dir(target), link); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Mount{Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m"}}).Mount(target); err != nil {
+		t.Fatal(err)
+	}
+	if err := UnmountAll(filepath.Join(link, filepath.Base(target))); err != nil {
+		t.Fatal(err)
+	}
+	if err := Unmount(target); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("still mounted after UnmountAll via symlink: %v", err)
+	}
+}

@@ -31,7 +31,13 @@ func Unmount(target string) error {
 // mounts below it (an rbind brings its submounts along), deepest first. A
 // target that does not exist or has no mount is not an error.
 func UnmountAll(target string) error {
+	// mountinfo lists canonical paths; resolve the parent (not target
+	// itself, which is never followed) so that a path through a symlinked
+	// directory still matches.
 	target = filepath.Clean(target)
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(target)); err == nil {
+		target = filepath.Join(dir, filepath.Base(target))
+	}
 	for {
 		points, err := mountsUnder(target)
 		if err != nil {
