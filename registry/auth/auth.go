@@ -37,6 +37,10 @@ type Access struct {
 	Type    string   `json:"type"`
 	Name    string   `json:"name"`
 	Actions []string `json:"actions"`
+	// Optional accesses are not required for the request; a token
+	// authorizer asks the client to fetch them when the policy would grant
+	// them (the source of a cross-repository mount).
+	Optional bool `json:"-"`
 }
 
 // Scope renders a as a Docker scope string, "repository:foo/bar:pull,push".

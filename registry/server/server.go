@@ -182,9 +182,12 @@ func (s *Server) accessFor(r *http.Request, rt route) []auth.Access {
 	}
 	want := []auth.Access{{Type: "repository", Name: rt.name, Actions: []string{action}}}
 	if action == auth.ActionPush && rt.kind == "upload" && r.Method == http.MethodPost {
-		// Pull on the mount source is checked by startUpload, which falls
-		// back to a plain upload when it is not granted.
+		// Pull on the mount source is optional: startUpload falls back to a
+		// plain upload when it is not granted.
 		want[0].Actions = []string{auth.ActionPull, auth.ActionPush}
+		if q := r.URL.Query(); q.Get("mount") != "" && q.Get("from") != "" && q.Get("from") != rt.name && validName(q.Get("from")) == nil {
+			want = append(want, auth.Access{Type: "repository", Name: q.Get("from"), Actions: []string{auth.ActionPull}, Optional: true})
+		}
 	}
 	return want
 }
@@ -197,4 +200,14 @@ func (s *Server) base(w http.ResponseWriter, r *http.Request, _ route) error {
 		w.Write([]byte("{}"))
 	}
 	return nil
+}
+
+// RouteKind names the API resource a path addresses (base, catalog, tags,
+// manifest, blob, upload, referrers), or "other"; metrics and access logs
+// label requests with it.
+func RouteKind(path string) string {
+	if rt, ok := parseRoute(path); ok {
+		return rt.kind
+	}
+	return "other"
 }

@@ -83,13 +83,10 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, rt route) e
 }
 
 // mount links an existing blob into name when the client may pull it from
-// the source repository; without a source only a blob the repository
-// already has counts, so a digest alone never grants access to content.
+// the source repository. Without a source there is no mount (the spec lets
+// a registry ignore it): a digest alone must never grant access to content.
 func (s *Server) mount(r *http.Request, name, from string, d digest.Digest) bool {
-	if from == "" {
-		from = name
-	}
-	if validName(from) != nil {
+	if from == "" || validName(from) != nil {
 		return false
 	}
 	want := []auth.Access{{Type: "repository", Name: from, Actions: []string{auth.ActionPull}}}

@@ -1,0 +1,106 @@
+// Package registry assembles berth's registry server: configuration, the
+// /v2/ API, authentication, the token endpoint, metrics, health and access
+// logs. It imports nothing of the engine but errdefs and spec libraries.
+package registry
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"berth/errdefs"
+)
+
+// Duration is a time.Duration written as "90s" or "5m" in the config file.
+type Duration time.Duration
+
+// UnmarshalJSON parses a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration %s: %w", b, errdefs.ErrInvalidArgument)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, errdefs.ErrInvalidArgument)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// Config is the registry's configuration file (JSON; see README.md).
+type Config struct {
+	Addr             string     `json:"addr"`
+	Root             string     `json:"root"`
+	TLS              TLSConfig  `json:"tls"`
+	Auth             AuthConfig `json:"auth"`
+	LogFormat        string     `json:"logFormat"` // text or json
+	MaxManifestBytes int64      `json:"maxManifestBytes"`
+	UploadTTL        Duration   `json:"uploadTTL"` // abandoned uploads are purged after this
+}
+
+// TLSConfig names the certificate and key files; both empty serves HTTP.
+type TLSConfig struct {
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+// AuthConfig selects the authentication mode.
+type AuthConfig struct {
+	Mode       string   `json:"mode"`    // none, basic or token
+	Realm      string   `json:"realm"`   // token: endpoint URL in challenges; basic: realm name
+	Service    string   `json:"service"` // token: audience
+	Issuer     string   `json:"issuer"`  // token: issuer
+	TokenTTL   Duration `json:"tokenTTL"`
+	RefreshTTL Duration `json:"refreshTTL"`
+}
+
+// DefaultConfig is the configuration without a file.
+func DefaultConfig() Config {
+	return Config{
+		Addr:      "127.0.0.1:5000",
+		Root:      "/var/lib/berth-registry",
+		LogFormat: "text",
+		Auth:      AuthConfig{Mode: "none", Service: "berth-registry", Issuer: "berth-registry", TokenTTL: Duration(5 * time.Minute)},
+		UploadTTL: Duration(24 * time.Hour),
+	}
+}
+
+// LoadConfig reads a JSON config file over the defaults. Unknown fields are
+// errors, so a misspelt option does not silently do nothing.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("registry config: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("registry config %s: %w: %w", path, err, errdefs.ErrInvalidArgument)
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks the enumerated fields.
+func (c Config) Validate() error {
+	switch c.Auth.Mode {
+	case "none", "basic", "token":
+	default:
+		return fmt.Errorf("auth mode %q: want none, basic or token: %w", c.Auth.Mode, errdefs.ErrInvalidArgument)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log format %q: want text or json: %w", c.LogFormat, errdefs.ErrInvalidArgument)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return fmt.Errorf("tls: cert and key go together: %w", errdefs.ErrInvalidArgument)
+	}
+	return nil
+}

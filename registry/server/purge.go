@@ -1,0 +1,40 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"berth/errdefs"
+	"berth/registry/storage"
+)
+
+// PurgeUploads deletes upload sessions started before cutoff, with their
+// bytes, and returns how many it removed. Clients that stall longer than the
+// registry's upload TTL must start over.
+func PurgeUploads(ctx context.Context, d storage.Driver, cutoff time.Time) (int, error) {
+	st := store{d: d}
+	ids, err := st.listOrEmpty(ctx, "uploads")
+	if err != nil {
+		return 0, err
+	}
+	s := &Server{st: st}
+	n := 0
+	for _, id := range ids {
+		var u uploadState
+		err := st.getJSON(ctx, uploadPath(id), &u)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			continue // finished meanwhile
+		} else if err != nil {
+			return n, err
+		}
+		if u.Started.After(cutoff) {
+			continue
+		}
+		if err := s.dropUpload(ctx, id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
