@@ -17,6 +17,7 @@ import (
 	"berth/errdefs"
 	"berth/image"
 
+	"github.com/distribution/reference"
 	imagetypes "github.com/moby/moby/api/types/image"
 )
 
@@ -47,15 +48,17 @@ func NewImages(now func() time.Time, imgs ...Image) *Images {
 	return s
 }
 
-// normalizeTag turns "busybox" into "busybox:latest"; digests stay.
+// normalizeTag turns "busybox" and "docker.io/library/busybox" into
+// "busybox:latest", as the daemon names tags; digests keep their form.
 func normalizeTag(ref string) string {
-	if strings.Contains(ref, "@") {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
 		return ref
 	}
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		return ref
+	if _, digested := named.(reference.Digested); digested {
+		return reference.FamiliarString(named)
 	}
-	return ref + ":latest"
+	return reference.FamiliarString(reference.TagNameOnly(named))
 }
 
 func (s *Images) find(ref string) (*Image, bool, error) {

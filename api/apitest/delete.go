@@ -93,6 +93,12 @@ func (s *Images) ImportImage(ctx context.Context, src io.Reader, opts image.Impo
 	defer s.mu.Unlock()
 	s.Imports = append(s.Imports, opts)
 	id := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if img, _, err := s.find(id); err == nil {
+		if opts.Ref != "" {
+			s.tag(img, normalizeTag(opts.Ref))
+		}
+		return id, nil
+	}
 	created := s.now()
 	comment := opts.Message
 	if comment == "" {
@@ -132,7 +138,10 @@ func (s *System) DiskUsage(context.Context) (system.DiskUsage, error) {
 	u := &imagetypes.DiskUsage{TotalCount: int64(len(s.Images.images))}
 	for _, img := range s.Images.images {
 		u.TotalSize += img.Summary.Size
-		u.Items = append(u.Items, img.Summary)
+		// /system/df computes what /images/json leaves at -1.
+		sum := img.Summary
+		sum.Containers, sum.SharedSize = 0, 0
+		u.Items = append(u.Items, sum)
 	}
 	u.Reclaimable = u.TotalSize
 	return system.DiskUsage{ImageUsage: u}, nil

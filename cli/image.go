@@ -1,0 +1,333 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+)
+
+// imageCommands is the image group: `berth image ...` and the top-level
+// shortcuts docker has for it.
+func imageCommands(e *env) []*cobra.Command {
+	mgmt := managementCommand(e, "image", "Manage images",
+		aliases(newImagesCommand(e, "ls"), "berth image ls", "berth image list", "berth images"),
+		aliases(newHistoryCommand(e), "berth image history", "berth history"),
+		aliases(newImportCommand(e), "berth image import", "berth import"),
+		newImageInspectCommand(e, "inspect", false),
+		newPruneCommand(e),
+		aliases(newRemoveCommand(e, "rm"), "berth image rm", "berth image remove", "berth rmi"),
+		aliases(newTagCommand(e), "berth image tag", "berth tag"),
+	)
+	images := aliases(newImagesCommand(e, "images"), "berth image ls", "berth image list", "berth images")
+	images.Annotations[annotCategory] = "common"
+	return []*cobra.Command{
+		mgmt,
+		images,
+		aliases(newHistoryCommand(e), "berth image history", "berth history"),
+		aliases(newImportCommand(e), "berth image import", "berth import"),
+		newImageInspectCommand(e, "inspect", true),
+		aliases(newRemoveCommand(e, "rmi"), "berth image rm", "berth image remove", "berth rmi"),
+		aliases(newTagCommand(e), "berth image tag", "berth tag"),
+	}
+}
+
+// imageRow is one line of `images`; field names are the --format keys and,
+// in this order, the keys of --format json.
+type imageRow struct {
+	Containers   string
+	CreatedAt    string
+	CreatedSince string
+	Digest       string
+	ID           string
+	Repository   string
+	SharedSize   string
+	Size         string
+	Tag          string
+	UniqueSize   string
+	VirtualSize  string
+}
+
+func imageHeaders() map[string]string {
+	return map[string]string{
+		"Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED", "Digest": "DIGEST",
+		"ID": "IMAGE ID", "Repository": "REPOSITORY", "SharedSize": "SHARED SIZE", "Size": "SIZE", "Tag": "TAG",
+		"UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE",
+	}
+}
+
+type imagesOptions struct {
+	all, quiet, digests, noTrunc bool
+	filters                      filterOpt
+	format                       string
+}
+
+func newImagesCommand(e *env, use string) *cobra.Command {
+	var o imagesOptions
+	o.filters = filterOpt{}
+	cmd := &cobra.Command{
+		Use:   use + " [OPTIONS] [REPOSITORY[:TAG]]",
+		Short: "List images",
+		Args:  rangeArgs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.filters.add("reference", args[0])
+			}
+			return runImages(cmd, e, o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.all, "all", "a", false, "Show all images (default hides intermediate images)")
+	f.BoolVar(&o.digests, "digests", false, "Show digests")
+	f.VarP(&o.filters, "filter", "f", "Filter output based on conditions provided (dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=, since=)")
+	f.StringVar(&o.format, "format", "", formatHelp)
+	f.BoolVar(&o.noTrunc, "no-trunc", false, "Don't truncate output")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "Only show image IDs")
+	return cmd
+}
+
+const formatHelp = `Format output using a custom template:
+'table':            Print output in table format with column headers (default)
+'table TEMPLATE':   Print output in table format using the given Go template
+'json':             Print in JSON format
+'TEMPLATE':         Print output using the given Go template`
+
+func runImages(cmd *cobra.Command, e *env, o imagesOptions) error {
+	c, err := e.api()
+	if err != nil {
+		return err
+	}
+	res, err := c.ImageList(cmd.Context(), client.ImageListOptions{All: o.all, Filters: o.filters.Filters()})
+	if err != nil {
+		return err
+	}
+	def := "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+	if o.digests {
+		def = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+	}
+	f := resolveFormat(o.format, def)
+	if o.quiet {
+		f = listFormat{template: "{{.ID}}"}
+	}
+	var rows []imageRow
+	now := time.Now()
+	for _, img := range res.Items {
+		rows = append(rows, imageRows(now, img, o.digests, !o.noTrunc)...)
+	}
+	return writeList(e.stdout, f, imageHeaders(), rows)
+}
+
+func isDangling(img imagetypes.Summary) bool {
+	if len(img.RepoTags) == 0 && len(img.RepoDigests) == 0 {
+		return true
+	}
+	return len(img.RepoTags) == 1 && img.RepoTags[0] == "<none>:<none>" &&
+		len(img.RepoDigests) == 1 && img.RepoDigests[0] == "<none>@<none>"
+}
+
+// imageRows expands an image into one row per repository and tag, in the
+// order the daemon listed the tags. With digests, a tag row repeats for
+// each digest of its repository; digests of untagged repositories get rows
+// of their own.
+func imageRows(now time.Time, img imagetypes.Summary, digests, trunc bool) []imageRow {
+	base := imageRow{
+		Containers:   naCount(img.Containers),
+		CreatedAt:    time.Unix(img.Created, 0).String(),
+		CreatedSince: since(now, img.Created),
+		ID:           img.ID,
+		Size:         humanSize(img.Size),
+		VirtualSize:  humanSize4(img.Size),
+		SharedSize:   "N/A",
+		UniqueSize:   "N/A",
+	}
+	if trunc {
+		base.ID = shortID(img.ID)
+	}
+	if img.SharedSize != -1 {
+		base.SharedSize = humanSize4(img.SharedSize)
+		base.UniqueSize = humanSize4(img.Size - img.SharedSize)
+	}
+	row := func(repo, tag, digest string) imageRow {
+		r := base
+		r.Repository, r.Tag, r.Digest = repo, tag, digest
+		return r
+	}
+	if isDangling(img) {
+		return []imageRow{row("<none>", "<none>", "<none>")}
+	}
+	var repos []string
+	tags := map[string][]string{}
+	for _, s := range img.RepoTags {
+		ref, err := reference.ParseNormalizedNamed(s)
+		if nt, ok := ref.(reference.NamedTagged); err == nil && ok {
+			name := reference.FamiliarName(ref)
+			if _, seen := tags[name]; !seen {
+				repos = append(repos, name)
+			}
+			tags[name] = append(tags[name], nt.Tag())
+		}
+	}
+	var digestRepos []string
+	dgsts := map[string][]string{}
+	for _, s := range img.RepoDigests {
+		ref, err := reference.ParseNormalizedNamed(s)
+		if c, ok := ref.(reference.Canonical); err == nil && ok {
+			name := reference.FamiliarName(ref)
+			if _, seen := dgsts[name]; !seen {
+				digestRepos = append(digestRepos, name)
+			}
+			dgsts[name] = append(dgsts[name], c.Digest().String())
+		}
+	}
+	var rows []imageRow
+	for _, repo := range repos {
+		for _, tag := range tags[repo] {
+			if !digests || len(dgsts[repo]) == 0 {
+				rows = append(rows, row(repo, tag, "<none>"))
+				continue
+			}
+			for _, d := range dgsts[repo] {
+				rows = append(rows, row(repo, tag, d))
+			}
+		}
+	}
+	for _, repo := range digestRepos {
+		if _, tagged := tags[repo]; tagged {
+			continue
+		}
+		if !digests {
+			rows = append(rows, row(repo, "<none>", ""))
+			continue
+		}
+		for _, d := range dgsts[repo] {
+			rows = append(rows, row(repo, "<none>", d))
+		}
+	}
+	return rows
+}
+
+func naCount(n int64) string {
+	if n == -1 {
+		return "N/A"
+	}
+	return fmt.Sprint(n)
+}
+
+func newTagCommand(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+		Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.api()
+			if err != nil {
+				return err
+			}
+			_, err = c.ImageTag(cmd.Context(), client.ImageTagOptions{Source: args[0], Target: args[1]})
+			if err != nil && strings.HasPrefix(err.Error(), "error parsing reference") {
+				return fmt.Errorf("E%s", err.Error()[1:])
+			}
+			return err
+		},
+	}
+}
+
+func newImageInspectCommand(e *env, use string, anyObject bool) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   use + " [OPTIONS] IMAGE [IMAGE...]",
+		Short: "Display detailed information on one or more images",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInspect(cmd, e, args, format, anyObject)
+		},
+	}
+	if anyObject {
+		cmd.Use = use + " [OPTIONS] NAME|ID [NAME|ID...]"
+		cmd.Short = "Return low-level information on berth objects"
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template")
+	return cmd
+}
+
+// runInspect prints the daemon's documents as they came (so fields this
+// client does not know survive), either as an indented JSON array or
+// through a template run over the decoded JSON.
+func runInspect(cmd *cobra.Command, e *env, refs []string, format string, anyObject bool) error {
+	c, err := e.api()
+	if err != nil {
+		return err
+	}
+	var raws []json.RawMessage
+	var errs []string
+	for _, ref := range refs {
+		var buf bytes.Buffer
+		if _, err := c.ImageInspect(cmd.Context(), ref, client.ImageInspectWithRawResponse(&buf)); err != nil {
+			if anyObject && cerrdefs.IsNotFound(err) {
+				err = fmt.Errorf("Error: No such object: %s", ref)
+			}
+			errs = append(errs, err.Error())
+			continue
+		}
+		raws = append(raws, json.RawMessage(bytes.TrimSpace(buf.Bytes())))
+	}
+	if err := writeInspect(e.stdout, raws, format); err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+func writeInspect(w io.Writer, raws []json.RawMessage, format string) error {
+	if format == "" || (format == "json" && len(raws) == 0) {
+		if len(raws) == 0 {
+			_, err := io.WriteString(w, "[]\n")
+			return err
+		}
+		b, err := json.MarshalIndent(raws, "", "    ")
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(b, '\n'))
+		return err
+	}
+	if format == "json" {
+		b, err := json.Marshal(raws)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(b, '\n'))
+		return err
+	}
+	t, err := parseTemplate(format)
+	if err != nil {
+		return err
+	}
+	for _, raw := range raws {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		if err := t.Execute(&buf, doc); err != nil {
+			return fmt.Errorf("template parsing error: %w", err)
+		}
+		buf.WriteByte('\n')
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
