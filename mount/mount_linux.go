@@ -103,15 +103,18 @@ func mountOverlay(m Mount, target string) error {
 		return fmt.Errorf("fsopen overlay: %w", err)
 	}
 	defer unix.Close(fd)
+	if legacyParser() {
+		return mountLegacy(m, target)
+	}
 	legacy, err := configureOverlay(fd, p.data)
 	if legacy {
 		return mountLegacy(m, target)
 	}
-	if err == nil {
-		err = unix.FsconfigCreate(fd)
-	}
 	if err != nil {
 		return withFSLog(fd, err)
+	}
+	if err := unix.FsconfigCreate(fd); err != nil {
+		return withFSLog(fd, fmt.Errorf("create overlay: %w", err))
 	}
 	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, int(mountAttrs(p.flags)))
 	if err != nil {
@@ -122,6 +125,19 @@ func mountOverlay(m Mount, target string) error {
 		return fmt.Errorf("move_mount: %w", err)
 	}
 	return nil
+}
+
+// legacyParser reports whether overlayfs parses options the pre-6.5 way,
+// where fsconfig accepts any key (so "lowerdir+" too) and the superblock
+// creation fails later without saying why. The probe is an unknown key,
+// which the modern parser rejects.
+func legacyParser() bool {
+	fd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return true
+	}
+	defer unix.Close(fd)
+	return unix.FsconfigSetString(fd, "berth-probe", "1") == nil
 }
 
 // configureOverlay passes the options to the filesystem context. It reports

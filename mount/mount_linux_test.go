@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,12 +126,30 @@ func TestOverlayErrorNamesCause(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
 	base := t.TempDir()
-	m := Mount{Type: "overlay", Source: "overlay", Options: []string{
-		"lowerdir=" + filepath.Join(base, "missing"),
-	}}
-	err := m.Mount(mountpoint(t))
-	if err == nil || !strings.Contains(err.Error(), "missing") {
-		t.Fatalf("err = %v, want one naming the missing lowerdir", err)
+	lower, upper := filepath.Join(base, "lower"), filepath.Join(base, "upper")
+	for _, d := range []string{lower, upper} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		opts []string
+		want string
+	}{
+		{"missing lowerdir", []string{"lowerdir=" + filepath.Join(base, "missing")}, "missing"},
+		{"workdir inside upperdir", []string{"lowerdir=" + lower, "upperdir=" + upper,
+			"workdir=" + upper}, "create overlay"},
+		{"unknown option", []string{"lowerdir=" + lower, "nosuchoption=1"}, "nosuchoption"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := Mount{Type: "overlay", Source: "overlay", Options: tt.opts}.Mount(mountpoint(t))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
 	}
 }
 
@@ -206,5 +225,42 @@ func TestUnmountAllThroughSymlinkedParent(t *testing.T) {
 	}
 	if err := Unmount(target); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("still mounted after UnmountAll via symlink: %v", err)
+	}
+}
+
+// TestOverlayLegacyPath runs the mount(2) fallback that kernels before 6.8
+// take, here where it can be checked against the new API's result.
+func TestOverlayLegacyPath(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	if legacyParser() {
+		t.Skip("this kernel takes the legacy path for every overlay mount")
+	}
+	base := t.TempDir()
+	var lowers []string
+	for i := range 2 {
+		dir := filepath.Join(base, fmt.Sprint(i))
+		file := filepath.Join(dir, fmt.Sprintf("f%d", i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lowers = append(lowers, dir)
+	}
+	target := mountpoint(t)
+	m := Mount{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=" + JoinLowerdir(lowers)}}
+	if err := mountLegacy(m, target); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(target)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("legacy overlay lists %v, %v", entries, err)
+	}
+	long := Mount{Type: "overlay", Source: "overlay",
+		Options: []string{"lowerdir=" + JoinLowerdir(slices.Repeat(lowers, 2000))}}
+	if err := mountLegacy(long, mountpoint(t)); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("legacy mount with a long option string: %v, want ErrInvalidArgument", err)
 	}
 }
