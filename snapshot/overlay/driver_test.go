@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"berth/errdefs"
 	"berth/mount"
 )
@@ -170,5 +172,61 @@ func TestUnsupportedBackingFilesystem(t *testing.T) {
 	_, err := New(context.Background(), filepath.Join(dirs[3], "root"), openDB(t))
 	if !errors.Is(err, errdefs.ErrNotImplemented) || !strings.Contains(err.Error(), "overlayfs") {
 		t.Fatalf("New on overlayfs: %v, want ErrNotImplemented naming overlayfs", err)
+	}
+}
+
+// TestNativeDiff checks that the upperdir records changes the way a layer
+// tar does: a renamed lower directory is refused (EXDEV, so mv copies it)
+// rather than stored as a redirect, and a metadata-only change copies the
+// whole file up rather than leaving a metacopy stub.
+func TestNativeDiff(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	ctx := context.Background()
+	s, err := New(ctx, t.TempDir(), openDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := s.Prepare(ctx, "base-a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseDir, _, _ := mount.BindOf(mounts)
+	content := strings.Repeat("data", 1024)
+	if err := os.MkdirAll(filepath.Join(baseDir, "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(baseDir, "file"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, "base", "base-a"); err != nil {
+		t.Fatal(err)
+	}
+	mounts, err = s.Prepare(ctx, "c", "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "m")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := mount.All(mounts, target); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mount.UnmountAll(target) })
+	if err := os.Rename(filepath.Join(target, "dir"), filepath.Join(target, "moved")); !errors.Is(err, unix.EXDEV) {
+		t.Errorf("rename of a lower directory: %v, want EXDEV", err)
+	}
+	if err := os.Chown(filepath.Join(target, "file"), 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	upper, _ := mount.WritableDir(mounts)
+	got, err := os.ReadFile(filepath.Join(upper, "file"))
+	if err != nil || string(got) != content {
+		t.Errorf("upperdir copy of a chowned file has %d bytes, %v; want the full %d", len(got), err, len(content))
+	}
+	buf := make([]byte, 64)
+	if _, err := unix.Lgetxattr(filepath.Join(upper, "file"), "trusted.overlay.metacopy", buf); !errors.Is(err, unix.ENODATA) {
+		t.Errorf("trusted.overlay.metacopy on the copied-up file: %v, want ENODATA", err)
 	}
 }
