@@ -264,3 +264,29 @@ func TestOverlayLegacyPath(t *testing.T) {
 		t.Fatalf("legacy mount with a long option string: %v, want ErrInvalidArgument", err)
 	}
 }
+
+func TestOverlayAwkwardPaths(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	base := t.TempDir()
+	var lowers []string
+	for i, name := range []string{"with:colon", "with,comma", `back\slash`} {
+		dir := filepath.Join(base, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprint(i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lowers = append(lowers, dir)
+	}
+	target := mountpoint(t)
+	m := Mount{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=" + JoinLowerdir(lowers)}}
+	if err := All([]Mount{m}, target); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(target)
+	if err != nil || len(entries) != len(lowers) {
+		t.Fatalf("overlay of awkward paths lists %v, %v", entries, err)
+	}
+}

@@ -61,3 +61,48 @@ func TestDirsCleanup(t *testing.T) {
 		t.Fatalf("Discard of a missing id: %v", err)
 	}
 }
+
+func TestDiskUsage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := make([]byte, 64<<10)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"b", "c"} {
+		if err := os.Link(filepath.Join(dir, "a"), filepath.Join(dir, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	u, err := DiskUsage(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// dir, sub and one inode for the three links.
+	if u.Inodes != 3 || u.Size < int64(len(data)) || u.Size >= 2*int64(len(data)) {
+		t.Errorf("DiskUsage = %+v, want 3 inodes and one copy of %d bytes", u, len(data))
+	}
+	if _, err := DiskUsage(context.Background(), filepath.Join(dir, "missing")); err == nil {
+		t.Error("DiskUsage of a missing directory succeeded")
+	}
+}
+
+func TestSupportsDType(t *testing.T) {
+	t.Parallel()
+	// ext4, xfs (ftype=1), btrfs and tmpfs all fill in d_type; the test
+	// directory is on one of them.
+	ok, err := SupportsDType(t.TempDir())
+	if err != nil || !ok {
+		t.Fatalf("SupportsDType = %v, %v", ok, err)
+	}
+	name, err := FilesystemName(t.TempDir())
+	if err != nil || name == "" {
+		t.Fatalf("FilesystemName = %q, %v", name, err)
+	}
+}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -20,6 +21,11 @@ func DiskUsage(ctx context.Context, dir string) (snapshot.Usage, error) {
 	type inode struct{ dev, ino uint64 }
 	seen := map[inode]struct{}{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		// A running container may delete files while they are counted; what
+		// is gone no longer uses disk.
+		if errors.Is(err, fs.ErrNotExist) && path != dir {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -27,6 +33,9 @@ func DiskUsage(ctx context.Context, dir string) (snapshot.Usage, error) {
 			return err
 		}
 		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
