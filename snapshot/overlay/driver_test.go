@@ -67,7 +67,7 @@ func TestMountShapes(t *testing.T) {
 			if len(o.Lower) != tt.lowers {
 				t.Errorf("%s: %d lowers, want %d", tt.name, len(o.Lower), tt.lowers)
 			}
-			for _, opt := range overlayOptions {
+			for _, opt := range overlayOptions() {
 				if !slices.Contains(mounts[0].Options, opt) {
 					t.Errorf("%s: option %s missing from %v", tt.name, opt, mounts[0].Options)
 				}

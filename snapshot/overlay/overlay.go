@@ -50,8 +50,11 @@ import (
 // DriverName is the name users and the metadata bucket know this driver by.
 const DriverName = "overlay2"
 
-// overlayOptions keep every upperdir a native diff; see the package doc.
-var overlayOptions = []string{"index=off", "redirect_dir=off", "metacopy=off"}
+// overlayOptions returns, in a fresh slice for the caller to append to, the
+// options that keep every upperdir a native diff; see the package doc.
+func overlayOptions() []string {
+	return []string{"index=off", "redirect_dir=off", "metacopy=off"}
+}
 
 // Snapshotter implements snapshot.Snapshotter and snapshot.Describer with
 // overlayfs.
@@ -123,7 +126,7 @@ func checkSupport(ctx context.Context, root, fsName string, dirs *storage.Dirs) 
 		}
 		paths = append(paths, p)
 	}
-	m := mount.Mount{Type: "overlay", Source: "overlay", Options: append(overlayOptions[:len(overlayOptions):len(overlayOptions)],
+	m := mount.Mount{Type: "overlay", Source: "overlay", Options: append(overlayOptions(),
 		"lowerdir="+mount.JoinLowerdir(paths[:2]), "upperdir="+paths[2], "workdir="+paths[3])}
 	if err := mount.All([]mount.Mount{m}, paths[4]); err != nil {
 		return unsupported(err.Error())
@@ -264,7 +267,7 @@ func (s *Snapshotter) mounts(snap storage.Snapshot) []mount.Mount {
 	case snap.Kind == snapshot.KindActive && len(lowers) == 0:
 		return []mount.Mount{{Type: "bind", Source: s.fsDir(snap.ID), Options: []string{"rbind", "rw"}}}
 	case snap.Kind == snapshot.KindActive:
-		opts := append(overlayOptions[:len(overlayOptions):len(overlayOptions)],
+		opts := append(overlayOptions(),
 			"lowerdir="+mount.JoinLowerdir(lowers),
 			"upperdir="+s.fsDir(snap.ID),
 			"workdir="+filepath.Join(s.dirs.Path(snap.ID), "work"))
@@ -274,6 +277,6 @@ func (s *Snapshotter) mounts(snap storage.Snapshot) []mount.Mount {
 	case len(lowers) == 1:
 		return []mount.Mount{{Type: "bind", Source: lowers[0], Options: []string{"rbind", "ro"}}}
 	}
-	opts := append(overlayOptions[:len(overlayOptions):len(overlayOptions)], "lowerdir="+mount.JoinLowerdir(lowers))
+	opts := append(overlayOptions(), "lowerdir="+mount.JoinLowerdir(lowers))
 	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}
 }

@@ -46,6 +46,8 @@ func testLifecycleErrors(t *testing.T, sn snapshot.Snapshotter) {
 		{"Commit view", sn.Commit(ctx, "x", "view"), errdefs.ErrFailedPrecondition},
 		{"Prepare on active parent", ignore(sn.Prepare(ctx, "x", "active")), errdefs.ErrFailedPrecondition},
 		{"Prepare on view parent", ignore(sn.Prepare(ctx, "x", "view")), errdefs.ErrFailedPrecondition},
+		{"Mounts of committed", ignore(sn.Mounts(ctx, "base")), errdefs.ErrFailedPrecondition},
+		{"Prepare empty key", ignore(sn.Prepare(ctx, "", "")), errdefs.ErrInvalidArgument},
 	}
 	for _, tt := range tests {
 		if !errors.Is(tt.err, tt.want) {
