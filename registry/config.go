@@ -104,3 +104,6 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// String formats the duration like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
