@@ -46,11 +46,21 @@ func UnmountAll(target string) error {
 		if len(points) == 0 {
 			return nil
 		}
+		progress := false
 		for _, p := range points {
 			err := unix.Unmount(p, unix.UMOUNT_NOFOLLOW)
-			if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			switch {
+			case err == nil:
+				progress = true
+			case !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT):
 				return fmt.Errorf("unmount %s: %w", p, err)
 			}
+		}
+		// A mount whose path no longer resolves to it (its directory was
+		// deleted or renamed) would otherwise be retried forever.
+		if !progress {
+			return fmt.Errorf("unmount %s: %d mounts listed but not reachable by path: %w",
+				target, len(points), errdefs.ErrFailedPrecondition)
 		}
 	}
 }
