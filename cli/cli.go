@@ -66,12 +66,17 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return st.code
 	}
-	msg := err.Error()
-	if client.IsErrConnectionFailed(err) {
-		msg = fmt.Sprintf("Cannot connect to the berth daemon at %s. Is the berth daemon running?", e.host)
-	}
-	fmt.Fprintln(stderr, msg)
+	fmt.Fprintln(stderr, e.message(err))
 	return 1
+}
+
+// message is how an error reads on stderr. The client names docker in its
+// connection errors; berth users get the daemon they actually asked for.
+func (e *env) message(err error) string {
+	if client.IsErrConnectionFailed(err) {
+		return fmt.Sprintf("Cannot connect to the berth daemon at %s. Is the berth daemon running?", e.host)
+	}
+	return err.Error()
 }
 
 func newRoot(e *env) *cobra.Command {

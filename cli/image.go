@@ -274,7 +274,7 @@ func runInspect(cmd *cobra.Command, e *env, refs []string, format string, anyObj
 			if anyObject && cerrdefs.IsNotFound(err) {
 				err = fmt.Errorf("Error: No such object: %s", ref)
 			}
-			errs = append(errs, err.Error())
+			errs = append(errs, e.message(err))
 			continue
 		}
 		raws = append(raws, json.RawMessage(bytes.TrimSpace(buf.Bytes())))

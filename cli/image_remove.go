@@ -24,7 +24,7 @@ func newRemoveCommand(e *env, use string) *cobra.Command {
 			for _, ref := range args {
 				res, err := c.ImageRemove(cmd.Context(), ref, client.ImageRemoveOptions{Force: force, PruneChildren: !noPrune})
 				if err != nil {
-					errs = append(errs, err.Error())
+					errs = append(errs, e.message(err))
 					continue
 				}
 				for _, d := range res.Items {

@@ -90,7 +90,7 @@ func (s *Images) Images(_ context.Context, opts image.ListOptions) ([]imagetypes
 			return nil, err
 		}
 		if ok {
-			out = append(out, img.Summary)
+			out = append(out, trimToReference(img.Summary, opts.Filters["reference"]))
 		}
 	}
 	return out, nil
@@ -104,12 +104,7 @@ func matches(sum imagetypes.Summary, filters map[string][]string) (bool, error) 
 			case "dangling":
 				ok = (len(sum.RepoTags) == 0) == (v == "true" || v == "1")
 			case "reference":
-				ok = slices.ContainsFunc(sum.RepoTags, func(t string) bool {
-					repo, _, _ := strings.Cut(t, ":")
-					m1, _ := path.Match(v, t)
-					m2, _ := path.Match(v, repo)
-					return m1 || m2
-				})
+				ok = slices.ContainsFunc(sum.RepoTags, func(t string) bool { return tagMatches(v, t) })
 			case "label":
 				k, want, hasValue := strings.Cut(v, "=")
 				got, present := sum.Labels[k]
@@ -123,6 +118,32 @@ func matches(sum imagetypes.Summary, filters map[string][]string) (bool, error) 
 		}
 	}
 	return true, nil
+}
+
+// trimToReference keeps only the tags a reference filter matched, as
+// dockerd lists them.
+func trimToReference(sum imagetypes.Summary, patterns []string) imagetypes.Summary {
+	if len(patterns) == 0 {
+		return sum
+	}
+	sum.RepoTags = slices.DeleteFunc(slices.Clone(sum.RepoTags), func(t string) bool {
+		return !slices.ContainsFunc(patterns, func(p string) bool { return tagMatches(p, t) })
+	})
+	sum.RepoDigests = slices.DeleteFunc(slices.Clone(sum.RepoDigests), func(d string) bool {
+		repo, _, _ := strings.Cut(d, "@")
+		return !slices.ContainsFunc(patterns, func(p string) bool { m, _ := path.Match(p, repo); return m })
+	})
+	return sum
+}
+
+func tagMatches(pattern, tag string) bool {
+	repo, _, _ := strings.Cut(tag, ":")
+	if i := strings.LastIndex(tag, ":"); i > strings.LastIndex(tag, "/") {
+		repo = tag[:i]
+	}
+	m1, _ := path.Match(pattern, tag)
+	m2, _ := path.Match(pattern, repo)
+	return m1 || m2
 }
 
 // ImageInspect returns the stored inspect document with the current tags.
@@ -167,4 +188,15 @@ func (s *Images) tag(img *Image, target string) {
 		other.Summary.RepoTags = slices.DeleteFunc(other.Summary.RepoTags, func(t string) bool { return t == target })
 	}
 	img.Summary.RepoTags = append(img.Summary.RepoTags, target)
+}
+
+// List returns every stored image's summary, for assertions.
+func (s *Images) List() []imagetypes.Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]imagetypes.Summary, 0, len(s.images))
+	for _, img := range s.images {
+		out = append(out, img.Summary)
+	}
+	return out
 }
