@@ -103,9 +103,6 @@ func mountOverlay(m Mount, target string) error {
 		return fmt.Errorf("fsopen overlay: %w", err)
 	}
 	defer unix.Close(fd)
-	if legacyParser() {
-		return mountLegacy(m, target)
-	}
 	legacy, err := configureOverlay(fd, p.data)
 	if legacy {
 		return mountLegacy(m, target)
@@ -114,7 +111,14 @@ func mountOverlay(m Mount, target string) error {
 		return withFSLog(fd, err)
 	}
 	if err := unix.FsconfigCreate(fd); err != nil {
-		return withFSLog(fd, fmt.Errorf("create overlay: %w", err))
+		msg := fsLog(fd)
+		if msg == "" && errors.Is(err, unix.EINVAL) && legacyParser() {
+			return mountLegacy(m, target)
+		}
+		if msg != "" {
+			return fmt.Errorf("create overlay: %w (%s)", err, msg)
+		}
+		return fmt.Errorf("create overlay: %w", err)
 	}
 	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, int(mountAttrs(p.flags)))
 	if err != nil {
@@ -130,7 +134,9 @@ func mountOverlay(m Mount, target string) error {
 // legacyParser reports whether overlayfs parses options the pre-6.5 way,
 // where fsconfig accepts any key (so "lowerdir+" too) and the superblock
 // creation fails later without saying why. The probe is an unknown key,
-// which the modern parser rejects.
+// which the modern parser rejects. It runs only after such a failure, so
+// the common path pays nothing and a real error on a modern kernel is
+// reported as it is.
 func legacyParser() bool {
 	fd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
