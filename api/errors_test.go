@@ -1,13 +1,19 @@
 package api
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"berth/errdefs"
+
+	"github.com/moby/moby/api/types/system"
 )
 
 func TestStatusOf(t *testing.T) {
@@ -90,6 +96,38 @@ func TestCompareVersions(t *testing.T) {
 	for _, tt := range tests {
 		if got := compareVersions(tt.a, tt.b); got != tt.want {
 			t.Errorf("compareVersions(%s, %s) = %d", tt.a, tt.b, got)
+		}
+	}
+}
+
+type failingSystem struct{ err error }
+
+func (f failingSystem) Info(context.Context) (system.Info, error) { return system.Info{}, f.err }
+func (f failingSystem) DiskUsage(context.Context) (system.DiskUsage, error) {
+	return system.DiskUsage{}, f.err
+}
+
+func TestFailuresAreLogged(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err    error
+		status int
+		level  string
+	}{
+		{errors.New("disk on fire"), 500, "level=ERROR"},
+		{fmt.Errorf("info: %w", errdefs.ErrUnavailable), 503, "level=ERROR"},
+		{fmt.Errorf("info: %w", errdefs.ErrNotFound), 404, "level=DEBUG"},
+	}
+	for _, tt := range tests {
+		var logs bytes.Buffer
+		h := New(Options{System: failingSystem{tt.err}, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1.44/info", nil))
+		if rec.Code != tt.status {
+			t.Errorf("%v: status %d, want %d", tt.err, rec.Code, tt.status)
+		}
+		if !strings.Contains(logs.String(), tt.level+` msg="request failed" method=GET path=/v1.44/info status=`) {
+			t.Errorf("%v: log lacks %s line:\n%s", tt.err, tt.level, logs.String())
 		}
 	}
 }

@@ -126,6 +126,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorResponse{Message: "page not found"})
 		return
 	}
+	s.log.DebugContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "version", version)
 	rw := &responseWriter{ResponseWriter: w}
 	err = h(rw, r, request{version: version, name: name})
 	switch {

@@ -139,6 +139,7 @@ func (e *env) api() (*client.Client, error) {
 	if e.client != nil {
 		return e.client, nil
 	}
+	e.log.Debug("connecting to daemon", "host", e.host)
 	c, err := client.New(client.WithHost(e.host), client.WithAPIVersionFromEnv(), client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("Failed to initialize: %w", err)

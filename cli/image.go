@@ -163,30 +163,20 @@ func imageRows(now time.Time, img imagetypes.Summary, digests, trunc bool) []ima
 	if isDangling(img) {
 		return []imageRow{row("<none>", "<none>", "<none>")}
 	}
-	var repos []string
-	tags := map[string][]string{}
-	for _, s := range img.RepoTags {
-		ref, err := reference.ParseNormalizedNamed(s)
-		if nt, ok := ref.(reference.NamedTagged); err == nil && ok {
-			name := reference.FamiliarName(ref)
-			if _, seen := tags[name]; !seen {
-				repos = append(repos, name)
-			}
-			tags[name] = append(tags[name], nt.Tag())
+	repos, tags := groupByRepo(img.RepoTags, func(ref reference.Named) (string, bool) {
+		nt, ok := ref.(reference.NamedTagged)
+		if !ok {
+			return "", false
 		}
-	}
-	var digestRepos []string
-	dgsts := map[string][]string{}
-	for _, s := range img.RepoDigests {
-		ref, err := reference.ParseNormalizedNamed(s)
-		if c, ok := ref.(reference.Canonical); err == nil && ok {
-			name := reference.FamiliarName(ref)
-			if _, seen := dgsts[name]; !seen {
-				digestRepos = append(digestRepos, name)
-			}
-			dgsts[name] = append(dgsts[name], c.Digest().String())
+		return nt.Tag(), true
+	})
+	digestRepos, dgsts := groupByRepo(img.RepoDigests, func(ref reference.Named) (string, bool) {
+		c, ok := ref.(reference.Canonical)
+		if !ok {
+			return "", false
 		}
-	}
+		return c.Digest().String(), true
+	})
 	var rows []imageRow
 	for _, repo := range repos {
 		for _, tag := range tags[repo] {
@@ -212,6 +202,29 @@ func imageRows(now time.Time, img imagetypes.Summary, digests, trunc bool) []ima
 		}
 	}
 	return rows
+}
+
+// groupByRepo parses refs and groups what value extracts (tag or digest)
+// by familiar repository name, keeping the order repositories first appear.
+func groupByRepo(refs []string, value func(reference.Named) (string, bool)) ([]string, map[string][]string) {
+	var order []string
+	groups := map[string][]string{}
+	for _, s := range refs {
+		ref, err := reference.ParseNormalizedNamed(s)
+		if err != nil {
+			continue
+		}
+		v, ok := value(ref)
+		if !ok {
+			continue
+		}
+		name := reference.FamiliarName(ref)
+		if _, seen := groups[name]; !seen {
+			order = append(order, name)
+		}
+		groups[name] = append(groups[name], v)
+	}
+	return order, groups
 }
 
 func naCount(n int64) string {

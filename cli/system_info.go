@@ -190,6 +190,19 @@ func printHostInfo(w io.Writer, i *system.Info) {
 		}
 	}
 	p(" Experimental:", i.ExperimentalBuild)
+	printRegistries(w, i)
+	p(" Live Restore Enabled:", i.LiveRestoreEnabled)
+	opt(" Product License:", i.ProductLicense)
+	if len(i.DefaultAddressPools) > 0 {
+		fmt.Fprintln(w, " Default Address Pools:")
+		for _, pool := range i.DefaultAddressPools {
+			fmt.Fprintf(w, "   Base: %s, Size: %d\n", pool.Base, pool.Size)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func printRegistries(w io.Writer, i *system.Info) {
 	if rc := i.RegistryConfig; rc != nil && (len(rc.InsecureRegistryCIDRs) > 0 || len(rc.IndexConfigs) > 0) {
 		fmt.Fprintln(w, " Insecure Registries:")
 		for _, name := range slices.Sorted(maps.Keys(rc.IndexConfigs)) {
@@ -207,13 +220,4 @@ func printHostInfo(w io.Writer, i *system.Info) {
 			fmt.Fprintln(w, "  "+m)
 		}
 	}
-	p(" Live Restore Enabled:", i.LiveRestoreEnabled)
-	opt(" Product License:", i.ProductLicense)
-	if len(i.DefaultAddressPools) > 0 {
-		fmt.Fprintln(w, " Default Address Pools:")
-		for _, pool := range i.DefaultAddressPools {
-			fmt.Fprintf(w, "   Base: %s, Size: %d\n", pool.Base, pool.Size)
-		}
-	}
-	fmt.Fprintln(w)
 }
