@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Dirs manages a snapshotter's directories under its root:
@@ -138,4 +140,20 @@ func syncDir(dir string) error {
 	}
 	err = f.Sync()
 	return errors.Join(err, f.Close())
+}
+
+// Sync makes everything written under snapshots/<id> durable, by syncing
+// its whole filesystem: one syncfs is far cheaper than an fsync per file of
+// an unpacked layer. Drivers call it before recording a Commit, so that a
+// Committed record never outlives its data across a power loss.
+func (d *Dirs) Sync(id string) error {
+	f, err := os.Open(d.Path(id))
+	if err != nil {
+		return fmt.Errorf("sync snapshot %s: %w", id, err)
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("sync snapshot %s: %w", id, err)
+	}
+	return nil
 }

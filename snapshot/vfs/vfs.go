@@ -157,9 +157,19 @@ func (s *Snapshotter) Mounts(ctx context.Context, key string) ([]mount.Mount, er
 	return s.mounts(snap), nil
 }
 
-// Commit makes the Active snapshot key the Committed snapshot name.
+// Commit makes the Active snapshot key the Committed snapshot name, once
+// its data is on disk (storage.Dirs.Sync).
 func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
-	_, err := s.ms.Commit(ctx, name, key, opts...)
+	snap, err := s.ms.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if snap.Kind == snapshot.KindActive {
+		if err := s.dirs.Sync(snap.ID); err != nil {
+			return err
+		}
+	}
+	_, err = s.ms.Commit(ctx, name, key, opts...)
 	return err
 }
 
