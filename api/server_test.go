@@ -194,3 +194,24 @@ func TestImportStream(t *testing.T) {
 		t.Fatalf("empty import = %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestVersionComponents(t *testing.T) {
+	t.Parallel()
+	imgs, sys := fixture()
+	h := api.New(api.Options{Images: imgs, System: sys, Version: api.VersionInfo{Version: "0.1.0", Components: []system.ComponentVersion{
+		{Name: "Engine", Version: "stale", Details: map[string]string{"ApiVersion": "1.40"}},
+		{Name: "runc", Version: "1.1.5"},
+	}}})
+	rec := do(t, h, "GET", "/version", nil)
+	var v system.VersionResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range v.Components {
+		names = append(names, c.Name+"="+c.Version)
+	}
+	if strings.Join(names, ",") != "Engine=0.1.0,runc=1.1.5" || v.Components[0].Details["ApiVersion"] != "1.51" {
+		t.Fatalf("components = %v %v", names, v.Components[0].Details)
+	}
+}

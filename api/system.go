@@ -60,7 +60,7 @@ func (s *server) versionResponse() system.VersionResponse {
 	}
 	return system.VersionResponse{
 		Platform:      system.PlatformInfo{Name: "berth"},
-		Components:    append([]system.ComponentVersion{engine}, v.Components...),
+		Components:    append([]system.ComponentVersion{engine}, others(v.Components)...),
 		Version:       v.Version,
 		APIVersion:    APIVersion,
 		MinAPIVersion: MinAPIVersion,
@@ -71,6 +71,18 @@ func (s *server) versionResponse() system.VersionResponse {
 		KernelVersion: v.KernelVersion,
 		BuildTime:     v.BuildTime,
 	}
+}
+
+// others drops an "Engine" entry a caller may have passed: the handler
+// describes the engine itself, from the versions it actually serves.
+func others(cs []system.ComponentVersion) []system.ComponentVersion {
+	var out []system.ComponentVersion
+	for _, c := range cs {
+		if c.Name != "Engine" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func (s *server) info(w http.ResponseWriter, r *http.Request, _ request) error {

@@ -7,10 +7,11 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"text/template"
 	"time"
+
+	buildinfo "berth/version"
 
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -47,25 +48,24 @@ type clientVersion struct {
 	Context           string
 }
 
-// version describes this binary from the module and VCS stamps the Go
-// toolchain embeds at build time.
+// version describes this binary: what the build stamped into berth/version
+// (a leaf package of three strings, the one berth import besides the API
+// types), completed from the VCS data the Go toolchain embeds.
 func version() clientVersion {
 	v := clientVersion{
-		Version: "dev", GoVersion: runtime.Version(), Os: runtime.GOOS, Arch: runtime.GOARCH,
+		Version: buildinfo.Version, GitCommit: buildinfo.GitCommit, BuildTime: buildinfo.BuildTime,
+		GoVersion: runtime.Version(), Os: runtime.GOOS, Arch: runtime.GOARCH,
 		APIVersion: client.MaxAPIVersion, DefaultAPIVersion: client.MaxAPIVersion, Context: "default",
 	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return v
 	}
-	if mv := bi.Main.Version; mv != "" && mv != "(devel)" {
-		v.Version = strings.TrimPrefix(mv, "v")
-	}
 	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
+		switch {
+		case s.Key == "vcs.revision" && (v.GitCommit == "" || v.GitCommit == "unknown"):
 			v.GitCommit = s.Value[:min(7, len(s.Value))]
-		case "vcs.time":
+		case s.Key == "vcs.time" && v.BuildTime == "":
 			if t, err := time.Parse(time.RFC3339, s.Value); err == nil {
 				v.BuildTime = t.Format(time.ANSIC)
 			}
