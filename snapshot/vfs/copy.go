@@ -10,18 +10,29 @@ import (
 	"path/filepath"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
 // copier copies a tree preserving everything a layer can carry: owner,
 // mode with setuid/setgid/sticky, xattrs, hard links, symlinks, device
 // nodes, fifos, sockets and timestamps.
+//
+// The walk is sequential and creates directories and small entries itself;
+// regular files are copied by a bounded group of goroutines, because
+// creating a file costs far more than walking to it and those costs
+// overlap. Extra hard links wait until every file exists, and directory
+// metadata waits until everything inside it exists.
 type copier struct {
+	files *errgroup.Group
 	links map[inode]string // first copy of each multiply linked inode
+	later []link           // further names of those inodes
 	dirs  []dirMeta        // directories whose metadata is set after their contents
 }
 
 type inode struct{ dev, ino uint64 }
+
+type link struct{ first, dst string }
 
 type dirMeta struct {
 	dst string
@@ -29,14 +40,19 @@ type dirMeta struct {
 	src string
 }
 
+// copyParallelism bounds concurrent file copies.
+const copyParallelism = 4
+
 // copyTree makes dst, which must not exist, a copy of src.
 func copyTree(ctx context.Context, src, dst string) error {
-	c := &copier{links: map[inode]string{}}
-	err := filepath.WalkDir(src, func(path string, _ fs.DirEntry, err error) error {
+	files, gctx := errgroup.WithContext(ctx)
+	files.SetLimit(copyParallelism)
+	c := &copier{files: files, links: map[inode]string{}}
+	walkErr := filepath.WalkDir(src, func(path string, _ fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if err := ctx.Err(); err != nil {
+		if err := gctx.Err(); err != nil {
 			return err
 		}
 		rel, err := filepath.Rel(src, path)
@@ -45,8 +61,13 @@ func copyTree(ctx context.Context, src, dst string) error {
 		}
 		return c.copyEntry(path, filepath.Join(dst, rel))
 	})
-	if err != nil {
+	if err := errors.Join(walkErr, files.Wait()); err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	for _, l := range c.later {
+		if err := os.Link(l.first, l.dst); err != nil {
+			return fmt.Errorf("copy %s: %w", src, err)
+		}
 	}
 	// Deepest first: setting a directory's mtime must follow the creation
 	// of everything inside it, and a read-only directory must stay writable
@@ -74,14 +95,19 @@ func (c *copier) copyEntry(src, dst string) error {
 	case unix.S_IFREG:
 		key := inode{st.Dev, st.Ino}
 		if first, ok := c.links[key]; ok {
-			return os.Link(first, dst)
+			c.later = append(c.later, link{first: first, dst: dst})
+			return nil
 		}
 		if st.Nlink > 1 {
 			c.links[key] = dst
 		}
-		if err := copyFile(src, dst); err != nil {
-			return err
-		}
+		c.files.Go(func() error {
+			if err := copyFile(src, dst); err != nil {
+				return err
+			}
+			return setMeta(src, dst, &st)
+		})
+		return nil
 	case unix.S_IFLNK:
 		target, err := os.Readlink(src)
 		if err != nil {
