@@ -1,11 +1,17 @@
 package vfs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"berth/mount"
 )
 
 func BenchmarkCopyTree(b *testing.B) {
@@ -27,4 +33,83 @@ func BenchmarkCopyTree(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "µs/file")
+}
+
+// TestCopyReflinks checks on a loop-mounted btrfs that copies share extents
+// with their source instead of duplicating the data. (btrfs shares extents
+// for copy_file_range too, so this guards against a read/write copy, not
+// against losing FICLONE alone.)
+func TestCopyReflinks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("loop-mounting btrfs needs root")
+	}
+	mkfs, err := exec.LookPath("mkfs.btrfs")
+	if err != nil {
+		t.Skip("mkfs.btrfs not installed")
+	}
+	t.Parallel()
+	img := filepath.Join(t.TempDir(), "btrfs.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mkfs, "-q", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.btrfs: %v: %s", err, out)
+	}
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// mount(8) sets up the loop device with autoclear, so unmounting frees it.
+	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+		t.Skipf("loop mount unavailable: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if err := mount.UnmountAll(mnt); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	src := filepath.Join(mnt, "src")
+	const size = 32 << 20
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "big"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := freeBytes(t, mnt)
+	if err := copyTree(context.Background(), src, filepath.Join(mnt, "dst")); err != nil {
+		t.Fatal(err)
+	}
+	used := before - freeBytes(t, mnt)
+	if used > size/4 {
+		t.Errorf("copy used %d bytes of a %d-byte file: not reflinked", used, size)
+	}
+	got, err := os.ReadFile(filepath.Join(mnt, "dst", "big"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("reflinked copy differs: %v", err)
+	}
+}
+
+func freeBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bfree) * st.Bsize
 }
