@@ -184,10 +184,15 @@ func (a *applier) entry(hdr *tar.Header, content io.Reader) error {
 	if strings.HasPrefix(base, whiteoutPrefix) {
 		return a.whiteout(hdr, rel, base)
 	}
+	if isSparse(hdr) {
+		// Holes expand to zeros without consuming input, so a tiny layer
+		// could fill the disk; layer producers must not emit sparse files.
+		return fmt.Errorf("layer entry %q: sparse files are not supported: %w", hdr.Name, errdefs.ErrInvalidArgument)
+	}
 	switch hdr.Typeflag {
 	case tar.TypeXGlobalHeader:
 		return nil
-	case tar.TypeReg, tar.TypeRegA, tar.TypeCont, tar.TypeGNUSparse,
+	case tar.TypeReg, tar.TypeRegA, tar.TypeCont,
 		tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo:
 	case tar.TypeChar, tar.TypeBlock:
 		if a.opts.NoDevices {
@@ -208,6 +213,18 @@ func (a *applier) entry(hdr *tar.Header, content io.Reader) error {
 	return a.withParent(hdr.Name, rel, true, func(dir *os.File) error {
 		return a.create(dir, path.Base(rel), rel, hdr, content)
 	})
+}
+
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // markAdded records rel and its ancestors so that an opaque marker met later
@@ -231,10 +248,10 @@ func (a *applier) withParent(entry, rel string, create bool, fn func(dir *os.Fil
 	if rel == "." {
 		parent = "."
 	}
-	dir, err := a.root.Open(parent)
+	dir, err := a.openDir(parent)
 	if err != nil && create && errors.Is(err, os.ErrNotExist) {
 		if err = a.root.MkdirAll(parent, 0o755); err == nil {
-			dir, err = a.root.Open(parent)
+			dir, err = a.openDir(parent)
 		}
 	}
 	if err != nil {
@@ -242,6 +259,12 @@ func (a *applier) withParent(entry, rel string, create bool, fn func(dir *os.Fil
 	}
 	defer dir.Close()
 	return fn(dir)
+}
+
+// openDir opens a directory under root, following symlinks that stay in
+// root. O_DIRECTORY matters: opening a FIFO a layer planted would block.
+func (a *applier) openDir(rel string) (*os.File, error) {
+	return a.root.OpenFile(rel, os.O_RDONLY|unix.O_DIRECTORY, 0)
 }
 
 // resolveError classifies a failure to resolve a path under root. os.Root
@@ -263,7 +286,7 @@ func (a *applier) whiteout(hdr *tar.Header, rel, base string) error {
 		}
 		// Resolving dir through os.Root first refuses a marker below a
 		// symlink that leaves root; the removal itself never follows one.
-		f, err := a.root.Open(dir)
+		f, err := a.openDir(dir)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return resolveError(hdr.Name, err)
 		}
@@ -389,13 +412,24 @@ func (a *applier) openDirNoFollow(entry, rel string) (*os.File, error) {
 	return out, err
 }
 
+// setDirTimes runs last because writing children moves a directory's
+// mtime. A directory listed twice takes its last header's times.
 func (a *applier) setDirTimes() error {
+	done := make(map[string]bool, len(a.dirs))
 	for i := len(a.dirs) - 1; i >= 0; i-- {
 		dt := a.dirs[i]
+		if done[dt.rel] {
+			continue
+		}
+		done[dt.rel] = true
 		err := a.withParent(dt.rel, dt.rel, false, func(parent *os.File) error {
 			base := path.Base(dt.rel)
 			if dt.rel == "." {
 				base = "."
+			}
+			var st unix.Stat_t
+			if err := unix.Fstatat(int(parent.Fd()), base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				return nil // replaced by a later entry of this layer
 			}
 			return unix.UtimesNanoAt(int(parent.Fd()), base, dt.ts[:], unix.AT_SYMLINK_NOFOLLOW)
 		})

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -259,5 +260,21 @@ func TestApplyCancelled(t *testing.T) {
 	_, err := Apply(ctx, t.TempDir(), bytes.NewReader(layer(t, ent{name: "f"})), ApplyOptions{})
 	if err == nil {
 		t.Fatal("Apply with a cancelled context succeeded")
+	}
+}
+
+func TestApplyDirTimesLastHeaderWins(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	root := t.TempDir()
+	later := epoch.Add(time.Hour)
+	apply(t, root, layer(t,
+		ent{name: "d/", typ: tar.TypeDir},
+		ent{name: "d/f", body: "f"},
+		ent{name: "d/", typ: tar.TypeDir, mtime: later},
+		ent{name: "d/g", body: "g"},
+	), WhiteoutDelete)
+	if st, _ := lstat(t, filepath.Join(root, "d")); st.Mtim.Sec != later.Unix() {
+		t.Errorf("d mtime %d, want %d", st.Mtim.Sec, later.Unix())
 	}
 }

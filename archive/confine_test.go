@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,6 +85,13 @@ func TestApplyRefusesEscapes(t *testing.T) {
 				data := layer(t, file("a"), file("b"))
 				return data[:1024+100]
 			}},
+		{name: "parent is a file", entry: "f/x",
+			layer: func(t *testing.T, j *jail) []byte { return layer(t, file("f"), file("f/x")) }},
+		{name: "fifo as parent", entry: "p/x",
+			layer: func(t *testing.T, j *jail) []byte { return layer(t, ent{name: "p", typ: tar.TypeFifo}, file("p/x")) }},
+		{name: "fifo as opaque dir", entry: "p/.wh..wh..opq",
+			layer: func(t *testing.T, j *jail) []byte { return layer(t, ent{name: "p", typ: tar.TypeFifo}, file("p/.wh..wh..opq")) }},
+		{name: "sparse bomb", entry: `"bomb": sparse`, layer: sparseBomb},
 		{name: "malformed whiteout", entry: ".wh...",
 			layer: func(t *testing.T, j *jail) []byte { return layer(t, file(".wh...")) }},
 	}
@@ -168,4 +177,28 @@ func TestApplySymlinksAreData(t *testing.T) {
 			j.assertUntouched(t)
 		})
 	}
+}
+
+// sparseBomb is a few KiB of GNU tar declaring a 1 TiB sparse file.
+func sparseBomb(t *testing.T, _ *jail) []byte {
+	if _, err := exec.LookPath("tar"); err != nil {
+		t.Skip("tar command not installed; cannot make a sparse archive")
+	}
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "bomb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 40); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("x"), 1<<39); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out, err := exec.Command("tar", "--sparse", "--format=gnu", "-C", dir, "-cf", "-", "bomb").Output()
+	if err != nil {
+		t.Fatalf("tar --sparse: %v", err)
+	}
+	return out
 }
