@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"berth/mount"
 )
 
 // Dirs manages a snapshotter's directories under its root:
@@ -106,6 +108,11 @@ func (d *Dirs) Discard(id string) error {
 func (d *Dirs) Cleanup(ctx context.Context, known map[string]string) error {
 	var errs []error
 	for _, sub := range []string{"staging", "trash"} {
+		// A crash while a driver's probe mount stood in staging leaves it
+		// mounted; RemoveAll would then delete through it and fail on it.
+		if err := mount.UnmountAll(filepath.Join(d.root, sub)); err != nil {
+			return fmt.Errorf("clean %s: %w", sub, err)
+		}
 		entries, err := os.ReadDir(filepath.Join(d.root, sub))
 		if err != nil {
 			return fmt.Errorf("clean %s: %w", sub, err)

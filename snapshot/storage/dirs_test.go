@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"berth/mount"
 )
 
 func TestDirsCleanup(t *testing.T) {
@@ -104,5 +106,34 @@ func TestSupportsDType(t *testing.T) {
 	name, err := FilesystemName(t.TempDir())
 	if err != nil || name == "" {
 		t.Fatalf("FilesystemName = %q, %v", name, err)
+	}
+}
+
+func TestDirsCleanupUnmountsLeftoverProbe(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting needs root")
+	}
+	t.Parallel()
+	d, err := NewDirs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged, err := d.Stage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(staged, "merged")
+	if err := os.Mkdir(probe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := (mount.Mount{Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m"}}).Mount(probe); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mount.UnmountAll(probe) })
+	if err := d.Cleanup(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(staged); !os.IsNotExist(err) {
+		t.Fatalf("staged directory with a mount survived Cleanup: %v", err)
 	}
 }
