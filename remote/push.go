@@ -44,9 +44,9 @@ func (s *Session) BlobExists(ctx context.Context, ref reference.Named, desc ocis
 func (s *Session) MountBlob(ctx context.Context, ref reference.Named, fromRepo string, desc ocispec.Descriptor) (bool, error) {
 	resp, ep, err := s.do(ctx, request{
 		method: http.MethodPost, domain: reference.Domain(ref),
-		path:   "/v2/" + reference.Path(ref) + "/blobs/uploads/",
-		query:  url.Values{"mount": {desc.Digest.String()}, "from": {fromRepo}},
-		body:   emptyBody, length: 0,
+		path:  "/v2/" + reference.Path(ref) + "/blobs/uploads/",
+		query: url.Values{"mount": {desc.Digest.String()}, "from": {fromRepo}},
+		body:  emptyBody, length: 0,
 		scopes: []string{pushScope(ref), "repository:" + fromRepo + ":pull"},
 	})
 	if err != nil {
@@ -78,8 +78,8 @@ func (s *Session) PushBlob(ctx context.Context, ref reference.Named, desc ocispe
 	}
 	resp, ep, err := s.do(ctx, request{
 		method: http.MethodPost, domain: reference.Domain(ref),
-		path:   "/v2/" + reference.Path(ref) + "/blobs/uploads/",
-		body:   emptyBody, length: 0, scopes: []string{pushScope(ref)},
+		path: "/v2/" + reference.Path(ref) + "/blobs/uploads/",
+		body: emptyBody, length: 0, scopes: []string{pushScope(ref)},
 	})
 	if err != nil {
 		return fmt.Errorf("push blob %s: %w", desc.Digest, err)

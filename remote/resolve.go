@@ -72,7 +72,8 @@ func (s *Session) Resolve(ctx context.Context, ref reference.Named, platform oci
 		if !ok {
 			return res, errdefs.Errorf(errdefs.ErrNotFound, "no matching manifest for %s in the manifest list entries", PlatformString(want))
 		}
-		res.Index, res.IndexBody = &desc, body
+		indexDesc := desc
+		res.Index, res.IndexBody = &indexDesc, body
 		cdesc, cbody, err := s.fetchManifest(ctx, ref, child.Digest.String(), child.Digest)
 		if err != nil {
 			return res, err

@@ -71,18 +71,20 @@ func (s *Session) doEndpoint(ctx context.Context, ep endpoint, r request) (*http
 	delay := s.c.opts.RetryBackoff
 	for attempt := 0; ; attempt++ {
 		resp, err := s.send(ctx, ep, r, retried401)
-		if err != nil {
-			if ep.insecure && ep.scheme == "https" && ctx.Err() == nil && !errors.Is(err, errNoReplay) {
-				s.c.log.DebugContext(ctx, "https failed on insecure registry, trying http", "host", ep.host, "err", err)
-				ep.scheme = "http"
-				if resp, err2 := s.send(ctx, ep, r, retried401); err2 == nil {
-					s.c.mu.Lock()
-					s.c.plainHTTP[ep.host] = true
-					s.c.mu.Unlock()
-					return s.afterSend(ctx, ep, r, resp, &retried401, attempt, &delay)
-				}
+		if err != nil && ep.insecure && ep.scheme == "https" && ctx.Err() == nil && !errors.Is(err, errNoReplay) {
+			s.c.log.DebugContext(ctx, "https failed on insecure registry, trying http", "host", ep.host, "err", err)
+			ep.scheme = "http"
+			var err2 error
+			if resp, err2 = s.send(ctx, ep, r, retried401); err2 == nil {
+				s.c.mu.Lock()
+				s.c.plainHTTP[ep.host] = true
+				s.c.mu.Unlock()
+				err = nil
+			} else {
 				ep.scheme = "https"
 			}
+		}
+		if err != nil {
 			if !r.idempotent || attempt >= s.c.opts.MaxRetries || ctx.Err() != nil || errors.Is(err, errNoReplay) {
 				return nil, fmt.Errorf("%s %s: %w: %w", r.method, ep.host, err, errdefs.ErrUnavailable)
 			}
