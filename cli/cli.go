@@ -41,6 +41,7 @@ type env struct {
 
 	host     string
 	logLevel string
+	debug    bool
 	log      *slog.Logger
 	client   *client.Client
 }
@@ -104,6 +105,7 @@ The daemon address comes from -H, else DOCKER_HOST, else ` + DefaultHost + `.`,
 	// go before the command, which leaves -H free for `history -H`.
 	flags := root.Flags()
 	flags.StringVarP(&e.host, "host", "H", "", "Daemon socket to connect to (default "+DefaultHost+", or $DOCKER_HOST)")
+	flags.BoolVarP(&e.debug, "debug", "D", false, "Enable debug mode")
 	flags.StringVarP(&e.logLevel, "log-level", "l", "info", `Set the logging level ("debug", "info", "warn", "error")`)
 	flags.BoolP("version", "v", false, "Print version information and quit")
 	for _, group := range commandGroups() {
@@ -118,6 +120,9 @@ func (e *env) setup() error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(e.logLevel)); err != nil {
 		return fmt.Errorf("Unable to parse logging level: %s", e.logLevel)
+	}
+	if e.debug {
+		level = slog.LevelDebug
 	}
 	e.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	if e.host == "" {

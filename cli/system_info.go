@@ -34,7 +34,7 @@ func newInfoCommand(e *env, use string) *cobra.Command {
 		Short: "Display system-wide information",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ci := clientInfo{Version: version().Version, Context: "default", Debug: e.logLevel == "debug"}
+			ci := clientInfo{Version: version().Version, Context: "default", Debug: e.debug}
 			c, err := e.api()
 			if err != nil {
 				return err

@@ -173,7 +173,7 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--help"}, []string{"Usage:  berth [OPTIONS] COMMAND\n", "Common Commands:\n  images      List images\n", "Management Commands:\n  image       Manage images\n  system      Manage berth\n", "Global Options:\n  -H, --host string"}},
+		{[]string{"--help"}, []string{"Usage:  berth [OPTIONS] COMMAND\n", "Common Commands:\n  images      List images\n", "Management Commands:\n  image       Manage images\n  system      Manage berth\n", "Global Options:\n  -D, --debug ", "  -H, --host string "}},
 		{[]string{"image"}, []string{"Usage:  berth image COMMAND\n\nManage images\n\nCommands:\n  history     Show the history of an image\n", "Run 'berth image COMMAND --help' for more information on a command.\n"}},
 		{[]string{"images", "--help"}, []string{"Usage:  berth images [OPTIONS] [REPOSITORY[:TAG]]\n\nList images\n\nAliases:\n  berth image ls, berth image list, berth images\n\nOptions:\n  -a, --all "}},
 	}
@@ -187,5 +187,14 @@ func TestHelp(t *testing.T) {
 		if errOut != "" || code != 0 || strings.Contains(out, "--help   help for") {
 			t.Errorf("%v: stderr %q code %d", tt.args, errOut, code)
 		}
+	}
+}
+
+func TestDebugFlag(t *testing.T) {
+	t.Parallel()
+	host, _ := startDaemon(t)
+	out, errOut, code := run(t, host, nil, "-D", "info", "--format", "{{.ClientInfo.Debug}}")
+	if out != "true\n" || code != 0 || !strings.Contains(errOut, `level=DEBUG msg="connecting to daemon" host=`+host) {
+		t.Fatalf("-D: %q %q %d", out, errOut, code)
 	}
 }
