@@ -18,7 +18,6 @@ func PurgeUploads(ctx context.Context, d storage.Driver, cutoff time.Time) (int,
 	if err != nil {
 		return 0, err
 	}
-	s := &Server{st: st}
 	n := 0
 	for _, id := range ids {
 		var u uploadState
@@ -31,7 +30,7 @@ func PurgeUploads(ctx context.Context, d storage.Driver, cutoff time.Time) (int,
 		if u.Started.After(cutoff) {
 			continue
 		}
-		if err := s.dropUpload(ctx, id); err != nil {
+		if err := st.dropUpload(ctx, id); err != nil {
 			return n, err
 		}
 		n++

@@ -29,7 +29,10 @@ type Server struct {
 	auth        auth.Authorizer
 	log         *slog.Logger
 	maxManifest int64
+	routes      map[routeKey]handler
 }
+
+type routeKey struct{ kind, method string }
 
 // New returns a server over opts.Storage.
 func New(opts Options) *Server {
@@ -42,6 +45,17 @@ func New(opts Options) *Server {
 	}
 	if s.maxManifest <= 0 {
 		s.maxManifest = DefaultMaxManifestSize
+	}
+	s.routes = map[routeKey]handler{
+		{"base", "GET"}: s.base, {"base", "HEAD"}: s.base,
+		{"catalog", "GET"}: s.catalog,
+		{"tags", "GET"}:    s.listTags,
+		{"blob", "GET"}:    s.getBlob, {"blob", "HEAD"}: s.getBlob, {"blob", "DELETE"}: s.deleteBlob,
+		{"upload", "POST"}: s.startUpload, {"upload", "PATCH"}: s.patchUpload,
+		{"upload", "PUT"}: s.putUpload, {"upload", "GET"}: s.uploadStatus, {"upload", "DELETE"}: s.cancelUpload,
+		{"manifest", "GET"}: s.getManifest, {"manifest", "HEAD"}: s.getManifest,
+		{"manifest", "PUT"}: s.putManifest, {"manifest", "DELETE"}: s.deleteManifest,
+		{"referrers", "GET"}: s.getReferrers,
 	}
 	return s
 }
@@ -128,7 +142,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	h := s.handlerFor(rt.kind, r.Method)
+	h := s.routes[routeKey{rt.kind, r.Method}]
 	if h == nil {
 		s.writeError(w, r, errf(http.StatusMethodNotAllowed, codeUnsupported, "%s not allowed on %s", r.Method, rt.kind))
 		return
@@ -139,22 +153,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, rt route) error
-
-func (s *Server) handlerFor(kind, method string) handler {
-	type key struct{ kind, method string }
-	h := map[key]handler{
-		{"base", "GET"}: s.base, {"base", "HEAD"}: s.base,
-		{"catalog", "GET"}: s.catalog,
-		{"tags", "GET"}:    s.listTags,
-		{"blob", "GET"}:    s.getBlob, {"blob", "HEAD"}: s.getBlob, {"blob", "DELETE"}: s.deleteBlob,
-		{"upload", "POST"}: s.startUpload, {"upload", "PATCH"}: s.patchUpload,
-		{"upload", "PUT"}: s.putUpload, {"upload", "GET"}: s.uploadStatus, {"upload", "DELETE"}: s.cancelUpload,
-		{"manifest", "GET"}: s.getManifest, {"manifest", "HEAD"}: s.getManifest,
-		{"manifest", "PUT"}: s.putManifest, {"manifest", "DELETE"}: s.deleteManifest,
-		{"referrers", "GET"}: s.getReferrers,
-	}[key{kind, method}]
-	return h
-}
 
 // accessFor lists what a request needs: pull to read, push to write,
 // delete to delete; mounting also needs pull on the source repository.

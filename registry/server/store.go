@@ -35,11 +35,10 @@ type revision struct {
 	Subject   string `json:"subject,omitempty"`
 }
 
+// newID names an upload or a data object: 128 random bits in hex.
 func newID() string {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on Linux
-	}
+	rand.Read(b[:]) // documented never to fail since Go 1.24
 	return hex.EncodeToString(b[:])
 }
 
@@ -185,4 +184,16 @@ func (s *store) repositories(ctx context.Context) ([]string, error) {
 // readAt opens a blob's data at offset.
 func (s *store) readAt(ctx context.Context, l blobLink, off int64) (io.ReadCloser, error) {
 	return s.d.Reader(ctx, path.Clean(l.Data), off)
+}
+
+// dropUpload deletes an upload session and its bytes.
+func (s *store) dropUpload(ctx context.Context, id string) error {
+	err := s.d.Delete(ctx, uploadPath(id))
+	if err2 := s.d.Delete(ctx, dataPath(id)); err == nil {
+		err = err2
+	}
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	return err
 }

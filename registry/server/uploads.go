@@ -70,10 +70,10 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, rt route) e
 	if ds := q.Get("digest"); ds != "" {
 		d, err := parseDigest(ds)
 		if err != nil {
-			return errors.Join(err, s.dropUpload(ctx, id))
+			return errors.Join(err, s.st.dropUpload(ctx, id))
 		}
 		if err := s.appendChunk(ctx, id, st, r.Body, -1); err != nil {
-			return errors.Join(err, s.dropUpload(ctx, id))
+			return errors.Join(err, s.st.dropUpload(ctx, id))
 		}
 		return s.finishUpload(w, r, rt.name, id, st, d)
 	}
@@ -127,18 +127,6 @@ func (s *Server) restoreHash(st *uploadState) (hash.Hash, error) {
 		return nil, fmt.Errorf("upload hash state: %w", err)
 	}
 	return h, nil
-}
-
-// dropUpload deletes a session and its bytes.
-func (s *Server) dropUpload(ctx context.Context, id string) error {
-	err := s.st.d.Delete(ctx, uploadPath(id))
-	if err2 := s.st.d.Delete(ctx, dataPath(id)); err == nil {
-		err = err2
-	}
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
-	}
-	return err
 }
 
 // appendChunk appends body to the upload's data and saves the new offset and
@@ -241,11 +229,11 @@ func (s *Server) finishUpload(w http.ResponseWriter, r *http.Request, name, id s
 	ctx := r.Context()
 	got, err := s.uploadDigest(ctx, id, st, d.Algorithm())
 	if err != nil {
-		return errors.Join(err, s.dropUpload(ctx, id))
+		return errors.Join(err, s.st.dropUpload(ctx, id))
 	}
 	if got != d {
 		return errors.Join(errf(http.StatusBadRequest, codeDigestInvalid, "uploaded content has digest %s, not %s", got, d),
-			s.dropUpload(ctx, id))
+			s.st.dropUpload(ctx, id))
 	}
 	if err := s.st.link(ctx, d, id, st.Offset); err != nil {
 		return err
@@ -295,7 +283,7 @@ func (s *Server) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) 
 	if _, err := s.loadUpload(r.Context(), rt); err != nil {
 		return err
 	}
-	if err := s.dropUpload(r.Context(), rt.ref); err != nil {
+	if err := s.st.dropUpload(r.Context(), rt.ref); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")
