@@ -3,16 +3,19 @@ package overlay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
 	"berth/errdefs"
 	"berth/mount"
+	"berth/snapshot"
 )
 
 func requireRoot(t *testing.T) {
@@ -228,5 +231,44 @@ func TestNativeDiff(t *testing.T) {
 	buf := make([]byte, 64)
 	if _, err := unix.Lgetxattr(filepath.Join(upper, "file"), "trusted.overlay.metacopy", buf); !errors.Is(err, unix.ENODATA) {
 		t.Errorf("trusted.overlay.metacopy on the copied-up file: %v, want ENODATA", err)
+	}
+}
+
+func TestLayerLimit(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	ctx := context.Background()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "berth.db"), 0o600, &bbolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	s, err := New(ctx, t.TempDir(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Records only: the limit is checked before any directory is made, so
+	// the chain needs no directories.
+	parent := ""
+	for i := range maxLayers + 1 {
+		if i == maxLayers {
+			if _, err := s.View(ctx, "view", parent); err != nil {
+				t.Fatalf("View of exactly %d layers: %v", maxLayers, err)
+			}
+		}
+		key, name := fmt.Sprintf("a%d", i), fmt.Sprintf("l%d", i)
+		if _, err := s.ms.Create(ctx, fmt.Sprintf("id%d", i), key, parent, snapshot.KindActive); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ms.Commit(ctx, name, key); err != nil {
+			t.Fatal(err)
+		}
+		parent = name
+	}
+	if _, err := s.Prepare(ctx, "top", parent); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("Prepare on %d layers: %v, want ErrInvalidArgument", maxLayers+1, err)
+	}
+	if _, err := s.View(ctx, "view2", parent); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("View of %d layers: %v, want ErrInvalidArgument", maxLayers+1, err)
 	}
 }

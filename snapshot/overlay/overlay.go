@@ -172,6 +172,9 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 	if err := s.ms.Check(ctx, key, parent); err != nil {
 		return nil, err
 	}
+	if err := s.checkDepth(ctx, parent); err != nil {
+		return nil, err
+	}
 	id, err := storage.NewID()
 	if err != nil {
 		return nil, err
@@ -196,6 +199,28 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 		return nil, errors.Join(err, s.dirs.Discard(id))
 	}
 	return s.mounts(snap), nil
+}
+
+// maxLayers is overlayfs's limit on lower layers (OVL_MAX_STACK). With the
+// new mount API it is the only limit; Docker's overlay2 stops at 128
+// because of mount(2)'s page of options.
+const maxLayers = 500
+
+// checkDepth refuses a parent chain that overlayfs could not mount, at
+// Prepare rather than at the container's first start.
+func (s *Snapshotter) checkDepth(ctx context.Context, parent string) error {
+	if parent == "" {
+		return nil
+	}
+	p, err := s.ms.Get(ctx, parent)
+	if err != nil {
+		return err
+	}
+	if n := len(p.ParentIDs) + 1; n > maxLayers {
+		return fmt.Errorf("snapshot parent %q has %d layers, overlayfs mounts at most %d: %w",
+			parent, n, maxLayers, errdefs.ErrInvalidArgument)
+	}
+	return nil
 }
 
 // Mounts returns the mounts of an Active snapshot or View.
