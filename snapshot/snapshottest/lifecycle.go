@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"berth/errdefs"
+	"berth/mount"
 	"berth/snapshot"
 )
 
@@ -271,4 +272,44 @@ func testRoundTrip(t *testing.T, sn snapshot.Snapshotter) {
 	if err != nil || len(mounts) == 0 || !mounts[0].ReadOnly() {
 		t.Errorf("Mounts(view-top) = %+v, %v; want read-only", mounts, err)
 	}
+}
+
+// testRemoveRacesPrepare: a parent removed while a child is prepared on it
+// must end one way or the other, never with a child whose parent is gone.
+func testRemoveRacesPrepare(t *testing.T, sn snapshot.Snapshotter) {
+	ctx := context.Background()
+	for i := range 10 {
+		parent, child := fmt.Sprintf("p%d", i), fmt.Sprintf("c%d", i)
+		layer(t, sn, parent, "", func(root string) { write(t, filepath.Join(root, "f"), "x") })
+		var prepErr, rmErr error
+		var wg sync.WaitGroup
+		wg.Go(func() { _, prepErr = sn.Prepare(ctx, child, parent) })
+		wg.Go(func() { rmErr = sn.Remove(ctx, parent) })
+		wg.Wait()
+		switch {
+		case prepErr == nil && rmErr == nil:
+			t.Fatalf("round %d: both Prepare on and Remove of %s succeeded", i, parent)
+		case prepErr == nil:
+			if !errors.Is(rmErr, errdefs.ErrFailedPrecondition) {
+				t.Fatalf("round %d: Remove lost the race with %v", i, rmErr)
+			}
+			root := mountAt(t, mustMounts(t, sn, child))
+			mustRead(t, filepath.Join(root, "f"), "x")
+		case rmErr == nil:
+			if !errors.Is(prepErr, errdefs.ErrNotFound) {
+				t.Fatalf("round %d: Prepare lost the race with %v", i, prepErr)
+			}
+		default:
+			t.Fatalf("round %d: Prepare %v, Remove %v", i, prepErr, rmErr)
+		}
+	}
+}
+
+func mustMounts(t *testing.T, sn snapshot.Snapshotter, key string) []mount.Mount {
+	t.Helper()
+	mounts, err := sn.Mounts(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mounts
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, newSnapshotter func(t *testing.T, root string) snapshot.S
 		{"Xattrs", testXattrs},
 		{"SpecialFiles", testSpecialFiles},
 		{"ParallelPrepare", testParallelPrepare},
+		{"RemoveRacesPrepare", testRemoveRacesPrepare},
 		{"Stack200", testStack200},
 	}
 	for _, tt := range tests {

@@ -121,7 +121,14 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 		return nil, err
 	}
 	if err := s.populate(ctx, kind, parent, filepath.Join(staged, "fs")); err != nil {
-		return nil, errors.Join(fmt.Errorf("snapshot %q: %w", key, err), s.dirs.DiscardStaged(staged))
+		// A parent removed during the copy shows up as files vanishing
+		// under it; the metadata says what happened.
+		if cerr := s.ms.Check(ctx, key, parent); cerr != nil {
+			err = cerr
+		} else {
+			err = fmt.Errorf("snapshot %q: %w", key, err)
+		}
+		return nil, errors.Join(err, s.dirs.DiscardStaged(staged))
 	}
 	if err := s.dirs.Publish(staged, id); err != nil {
 		return nil, errors.Join(err, s.dirs.DiscardStaged(staged))
