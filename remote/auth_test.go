@@ -266,7 +266,10 @@ func TestMirrorFallback(t *testing.T) {
 	cfg := origin.addBlob([]byte("{}"))
 	origin.addManifest("v1", ocispec.MediaTypeImageManifest, imageManifest(t, ocispec.MediaTypeImageManifest, cfg, desc))
 	broken := newFaultServer(t, false)
-	broken.hook = func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(http.StatusInternalServerError); return true }
+	broken.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		w.WriteHeader(http.StatusInternalServerError)
+		return true
+	}
 	empty := newFaultServer(t, false) // a mirror without the content: 404
 	var nsSeen atomic.Value
 	nsSeen.Store("")

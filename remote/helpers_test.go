@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -52,7 +51,9 @@ func newFaultServer(t *testing.T, tlsServer bool) *faultServer {
 	return fs
 }
 
-func (fs *faultServer) host() string { return strings.TrimPrefix(strings.TrimPrefix(fs.URL, "http://"), "https://") }
+func (fs *faultServer) host() string {
+	return strings.TrimPrefix(strings.TrimPrefix(fs.URL, "http://"), "https://")
+}
 
 func (fs *faultServer) addManifest(tag, mediaType string, body []byte) digest.Digest {
 	fs.mu.Lock()

@@ -3,6 +3,7 @@ package remote
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -148,6 +149,9 @@ func (up *upload) send(ctx context.Context, r io.Reader, size, chunk int64) erro
 			},
 		})
 		if err != nil {
+			if body.eof && body.n < n {
+				err = fmt.Errorf("source ended at byte %d of %d: %w", up.sent+body.n, size, io.ErrUnexpectedEOF)
+			}
 			return fmt.Errorf("upload at byte %d: %w", up.sent, err)
 		}
 		up.sent += body.n
@@ -223,14 +227,20 @@ func location(resp *http.Response) (*url.URL, error) {
 	return u, nil
 }
 
+// countingReader counts what a request body yielded and whether its
+// source ran dry, to tell a short source from a network failure.
 type countingReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	eof bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if errors.Is(err, io.EOF) {
+		c.eof = true
+	}
 	return n, err
 }
 
