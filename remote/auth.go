@@ -3,7 +3,6 @@ package remote
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -128,78 +127,87 @@ type tokenResponse struct {
 	RefreshToken string    `json:"refresh_token"`
 }
 
-// fetchToken asks the challenge's realm for a token covering scopes. With an
-// identity token it uses the OAuth2 refresh_token grant (POST); otherwise
-// GET with Basic credentials when there are any, anonymous when not.
+// fetchToken asks the challenge's realm for a token covering scopes.
 // offline asks for a refresh token too (login).
-func (c *Client) fetchToken(ctx context.Context, ep endpoint, ch challenge, scopes []string, auth credentials.AuthConfig, offline bool) (tokenResponse, error) {
-	realm, err := url.Parse(ch.params["realm"])
-	if err != nil || realm.Host == "" || (realm.Scheme != "https" && realm.Scheme != "http") {
-		return tokenResponse{}, fmt.Errorf("token realm %q: %w", ch.params["realm"], errdefs.ErrInvalidArgument)
+func (c *Client) fetchToken(ctx context.Context, ch challenge, scopes []string, auth credentials.AuthConfig, offline bool) (tokenResponse, error) {
+	req, err := tokenRequest(ctx, ch, scopes, auth, offline)
+	if err != nil {
+		return tokenResponse{}, err
 	}
-	service := ch.params["service"]
-	var req *http.Request
-	if auth.IdentityToken != "" {
-		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {auth.IdentityToken},
-			"client_id": {clientID}, "service": {service}}
-		if len(scopes) > 0 {
-			form.Set("scope", strings.Join(scopes, " "))
-		}
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, realm.String(), strings.NewReader(form.Encode()))
-		if err != nil {
-			return tokenResponse{}, fmt.Errorf("token request: %w", err)
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	} else {
-		q := realm.Query()
-		if service != "" {
-			q.Set("service", service)
-		}
-		for _, s := range scopes {
-			q.Add("scope", s)
-		}
-		if offline {
-			q.Set("offline_token", "true")
-			q.Set("client_id", clientID)
-		}
-		realm.RawQuery = q.Encode()
-		req, err = http.NewRequestWithContext(ctx, http.MethodGet, realm.String(), nil)
-		if err != nil {
-			return tokenResponse{}, fmt.Errorf("token request: %w", err)
-		}
-		if auth.Username != "" || auth.Password != "" {
-			req.SetBasicAuth(auth.Username, auth.Password)
-		}
-	}
+	realm := req.URL.Host
 	req.Header.Set("User-Agent", c.opts.UserAgent)
 	// The realm may be another host; its TLS policy is its own.
-	hc, err := c.httpClient(endpoint{host: realm.Host, insecure: c.isInsecure(realm.Host)})
+	hc, err := c.httpClient(endpoint{host: realm, insecure: c.isInsecure(realm)})
 	if err != nil {
 		return tokenResponse{}, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return tokenResponse{}, fmt.Errorf("token from %s: %w: %w", realm.Host, err, errdefs.ErrUnavailable)
+		return tokenResponse{}, fmt.Errorf("token from %s: %w: %w", realm, err, errdefs.ErrUnavailable)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return tokenResponse{}, fmt.Errorf("token from %s: %w", realm.Host, responseError(resp))
+		return tokenResponse{}, fmt.Errorf("token from %s: %w", realm, responseError(resp))
 	}
 	var tr tokenResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tr); err != nil {
-		return tokenResponse{}, fmt.Errorf("token from %s: decode: %v: %w", realm.Host, err, errdefs.ErrInvalidArgument)
+		return tokenResponse{}, fmt.Errorf("token from %s: decode: %v: %w", realm, err, errdefs.ErrInvalidArgument)
 	}
 	if tr.Token == "" {
 		tr.Token = tr.AccessToken
 	}
 	if tr.Token == "" {
-		return tokenResponse{}, fmt.Errorf("token from %s: empty token: %w", realm.Host, errdefs.ErrUnauthenticated)
+		return tokenResponse{}, fmt.Errorf("token from %s: empty token: %w", realm, errdefs.ErrUnauthenticated)
 	}
 	// The spec's floor: a token lives at least 60 s.
 	if tr.ExpiresIn < 60 {
 		tr.ExpiresIn = 60
 	}
 	return tr, nil
+}
+
+// tokenRequest builds the token request. With an identity token it is the
+// OAuth2 refresh_token grant (POST form); otherwise a GET with repeated
+// scope parameters, with Basic credentials when there are any.
+func tokenRequest(ctx context.Context, ch challenge, scopes []string, auth credentials.AuthConfig, offline bool) (*http.Request, error) {
+	realm, err := url.Parse(ch.params["realm"])
+	if err != nil || realm.Host == "" || (realm.Scheme != "https" && realm.Scheme != "http") {
+		return nil, fmt.Errorf("token realm %q: %w", ch.params["realm"], errdefs.ErrInvalidArgument)
+	}
+	service := ch.params["service"]
+	if auth.IdentityToken != "" {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {auth.IdentityToken},
+			"client_id": {clientID}, "service": {service}}
+		if len(scopes) > 0 {
+			form.Set("scope", strings.Join(scopes, " "))
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, realm.String(), strings.NewReader(form.Encode()))
+		if err != nil {
+			return nil, fmt.Errorf("token request: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return req, nil
+	}
+	q := realm.Query()
+	if service != "" {
+		q.Set("service", service)
+	}
+	for _, s := range scopes {
+		q.Add("scope", s)
+	}
+	if offline {
+		q.Set("offline_token", "true")
+		q.Set("client_id", clientID)
+	}
+	realm.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, realm.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("token request: %w", err)
+	}
+	if auth.Username != "" || auth.Password != "" {
+		req.SetBasicAuth(auth.Username, auth.Password)
+	}
+	return req, nil
 }
 
 // authorize sets the Authorization header for a request to ep with scopes,
@@ -241,7 +249,7 @@ func (s *Session) authorize(ctx context.Context, req *http.Request, ep endpoint,
 				return nil
 			}
 		}
-		tr, err := c.fetchToken(ctx, ep, ch, scopes, auth, false)
+		tr, err := c.fetchToken(ctx, ch, scopes, auth, false)
 		if err != nil {
 			return err
 		}
@@ -271,8 +279,4 @@ func (c *Client) learnChallenge(host string, resp *http.Response) bool {
 		}
 	}
 	return false
-}
-
-func basicAuth(user, pass string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }

@@ -40,7 +40,7 @@ func (c *Client) Login(ctx context.Context, host string, creds credentials.AuthC
 		return "", nil
 	}
 	// Credentials are good; trade them for a refresh token if offered.
-	tr, err := c.fetchToken(ctx, ep, ch, nil, creds, true)
+	tr, err := c.fetchToken(ctx, ch, nil, creds, true)
 	if err != nil {
 		return "", fmt.Errorf("login to %s: %w", domain, err)
 	}
