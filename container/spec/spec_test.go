@@ -186,12 +186,16 @@ func TestGenerateRules(t *testing.T) {
 		{"workdir and entrypoint", func(in *Input) {
 			in.Config.WorkingDir = "/tmp/x/../y"
 			in.Config.Entrypoint = []string{"/bin/echo"}
-		}, func(s *specs.Spec) bool { return s.Process.Cwd == "/tmp/y" && slices.Equal(s.Process.Args, []string{"/bin/echo"}) }},
+		}, func(s *specs.Spec) bool {
+			return s.Process.Cwd == "/tmp/y" && slices.Equal(s.Process.Args, []string{"/bin/echo"})
+		}},
 		{"read-only rootfs", func(in *Input) { in.HostConfig.ReadonlyRootfs = true }, func(s *specs.Spec) bool { return s.Root.Readonly }},
 		{"shm size", func(in *Input) { in.HostConfig.ShmSize = 1 << 30 },
 			func(s *specs.Spec) bool { return slices.Contains(findOpt(s, "/dev/shm"), "size=1073741824") }},
 		{"ipc none has no shm", func(in *Input) { in.HostConfig.IpcMode = "none" },
-			func(s *specs.Spec) bool { return !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/dev/shm" }) }},
+			func(s *specs.Spec) bool {
+				return !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/dev/shm" })
+			}},
 		{"tmpfs options override defaults", func(in *Input) { in.HostConfig.Tmpfs = map[string]string{"/run": "exec,size=1m"} },
 			func(s *specs.Spec) bool {
 				return slices.Equal(findOpt(s, "/run"), []string{"nosuid", "nodev", "exec", "size=1m"})
@@ -214,13 +218,21 @@ func TestGenerateRules(t *testing.T) {
 		{"join pid namespace", func(in *Input) {
 			in.HostConfig.PidMode = "container:abc"
 			in.NamespacePaths = map[specs.LinuxNamespaceType]string{specs.PIDNamespace: "/proc/42/ns/pid"}
-		}, func(s *specs.Spec) bool { return s.Linux.Namespaces[0] == specs.LinuxNamespace{Type: specs.PIDNamespace, Path: "/proc/42/ns/pid"} }},
+		}, func(s *specs.Spec) bool {
+			return s.Linux.Namespaces[0] == specs.LinuxNamespace{Type: specs.PIDNamespace, Path: "/proc/42/ns/pid"}
+		}},
 		{"network none is a new empty namespace", func(in *Input) { in.HostConfig.NetworkMode, in.NetNSPath = "none", "" },
-			func(s *specs.Spec) bool { return s.Linux.Namespaces[1] == specs.LinuxNamespace{Type: specs.NetworkNamespace} }},
+			func(s *specs.Spec) bool {
+				return s.Linux.Namespaces[1] == specs.LinuxNamespace{Type: specs.NetworkNamespace}
+			}},
 		{"cgroup v2 gets a cgroup namespace", func(in *Input) { in.CgroupV2 = true },
-			func(s *specs.Spec) bool { return s.Linux.Namespaces[len(s.Linux.Namespaces)-1].Type == specs.CgroupNamespace }},
+			func(s *specs.Spec) bool {
+				return s.Linux.Namespaces[len(s.Linux.Namespaces)-1].Type == specs.CgroupNamespace
+			}},
 		{"cgroupns host on v2", func(in *Input) { in.CgroupV2, in.HostConfig.CgroupnsMode = true, "host" },
-			func(s *specs.Spec) bool { return s.Linux.Namespaces[len(s.Linux.Namespaces)-1].Type == specs.MountNamespace }},
+			func(s *specs.Spec) bool {
+				return s.Linux.Namespaces[len(s.Linux.Namespaces)-1].Type == specs.MountNamespace
+			}},
 		{"cgroup parent", func(in *Input) { in.HostConfig.CgroupParent = "mine" },
 			func(s *specs.Spec) bool { return s.Linux.CgroupsPath == "/mine/"+busyboxInput(nil).ID }},
 		{"ulimit within host", func(in *Input) {
@@ -229,14 +241,20 @@ func TestGenerateRules(t *testing.T) {
 			return slices.Equal(s.Process.Rlimits, []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 2048}})
 		}},
 		{"memory swap default doubles", func(in *Input) { in.HostConfig.Memory = 512 << 20 },
-			func(s *specs.Spec) bool { return *s.Linux.Resources.Memory.Limit == 512<<20 && *s.Linux.Resources.Memory.Swap == 1<<30 }},
+			func(s *specs.Spec) bool {
+				return *s.Linux.Resources.Memory.Limit == 512<<20 && *s.Linux.Resources.Memory.Swap == 1<<30
+			}},
 		{"memory swap unlimited", func(in *Input) { in.HostConfig.Memory, in.HostConfig.MemorySwap = 512<<20, -1 },
 			func(s *specs.Spec) bool { return *s.Linux.Resources.Memory.Swap == -1 }},
 		{"cpus to quota", func(in *Input) { in.HostConfig.NanoCPUs = 1.5e9 },
-			func(s *specs.Spec) bool { return *s.Linux.Resources.CPU.Quota == 150000 && *s.Linux.Resources.CPU.Period == 100000 }},
+			func(s *specs.Spec) bool {
+				return *s.Linux.Resources.CPU.Quota == 150000 && *s.Linux.Resources.CPU.Period == 100000
+			}},
 		{"pids limit 0 is unlimited", func(in *Input) { var z int64; in.HostConfig.PidsLimit = &z },
 			func(s *specs.Spec) bool { return *s.Linux.Resources.Pids.Limit == -1 }},
-		{"sysctls", func(in *Input) { in.HostConfig.Sysctls = map[string]string{"net.ipv4.ip_unprivileged_port_start": "0", "kernel.shmmax": "1"} },
+		{"sysctls", func(in *Input) {
+			in.HostConfig.Sysctls = map[string]string{"net.ipv4.ip_unprivileged_port_start": "0", "kernel.shmmax": "1"}
+		},
 			func(s *specs.Spec) bool { return len(s.Linux.Sysctl) == 2 }},
 		{"device cgroup rule", func(in *Input) { in.HostConfig.DeviceCgroupRules = []string{"c 10:* rw"} },
 			func(s *specs.Spec) bool {
@@ -245,7 +263,9 @@ func TestGenerateRules(t *testing.T) {
 			}},
 		{"domainname", func(in *Input) { in.Config.Domainname = "example.org" }, func(s *specs.Spec) bool { return s.Domainname == "example.org" }},
 		{"tty console size", func(in *Input) { in.Config.Tty, in.HostConfig.ConsoleSize = true, [2]uint{24, 80} },
-			func(s *specs.Spec) bool { return s.Process.Terminal && *s.Process.ConsoleSize == specs.Box{Height: 24, Width: 80} }},
+			func(s *specs.Spec) bool {
+				return s.Process.Terminal && *s.Process.ConsoleSize == specs.Box{Height: 24, Width: 80}
+			}},
 		{"arm64 seccomp arches", func(in *Input) { in.Arch = "arm64" },
 			func(s *specs.Spec) bool {
 				return slices.Equal(s.Linux.Seccomp.Architectures, []specs.Arch{specs.ArchAARCH64, specs.ArchARM}) &&

@@ -1,0 +1,203 @@
+package spec
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+const (
+	runcPath    = "/usr/sbin/runc"
+	busyboxPath = "/bin/busybox"
+)
+
+// probe prints what the container process sees, one key=value per line.
+const probe = `echo "ids=$(id -u):$(id -g):$(id -G)"
+echo "hostname=$(hostname)"
+echo "cwd=$(pwd)"
+echo "etchostname=$(cat /etc/hostname)"
+grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status | tr -d '\t' | sed 's/:/=/'
+for p in $MASKED; do
+  if [ -c $p ]; then echo "masked:$p=$(stat -c %t:%T $p)"; elif [ -d $p ]; then echo "masked:$p=dir$(ls -A $p | wc -l)"; elif [ -e $p ]; then echo "masked:$p=visible"; fi
+done
+if echo x > /proc/sys/kernel/domainname 2>/dev/null; then echo procsys=rw; else echo procsys=ro; fi
+if mount -t tmpfs t /mnt 2>/dev/null; then echo mount=ok; else echo mount=denied; fi
+env | sed 's/^/env:/'`
+
+// TestRuncRun runs generated specs with the real runc and checks what the
+// process inside sees.
+func TestRuncRun(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("runc needs root to create namespaces and cgroups")
+	}
+	for _, p := range []string{runcPath, busyboxPath} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("%s not installed: %v", p, err)
+		}
+	}
+	rootfs := busyboxRootfs(t)
+	tests := []struct {
+		name   string
+		user   string
+		config container.Config
+		want   []string
+	}{
+		{
+			name: "default root",
+			want: []string{"ids=0:0:0 10", "hostname=spectest", "cwd=/", "etchostname=spectest",
+				"CapEff=00000000a80425fb", "CapBnd=00000000a80425fb", "Seccomp=2", "NoNewPrivs=0",
+				"procsys=ro", "mount=denied",
+				"env:HOSTNAME=spectest", "env:HOME=/root", "env:PATH=" + DefaultPath, "env:FROM_IMAGE=1"},
+		},
+		{
+			name:   "app user with workdir and env",
+			user:   "app",
+			config: container.Config{User: "app", WorkingDir: "/tmp", Env: []string{"FROM_IMAGE=2", "X=y"}},
+			want: []string{"ids=1000:1000:1000 10", "cwd=/tmp", "CapEff=0000000000000000",
+				"CapBnd=00000000a80425fb", "Seccomp=2", "procsys=ro",
+				"env:HOME=/home/app", "env:FROM_IMAGE=2", "env:X=y"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := ResolveUser(rootfs, tt.user, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := tt.config
+			cfg.Entrypoint = []string{"/bin/sh", "-c", probe}
+			cfg.Env = append(cfg.Env, "MASKED="+strings.Join(defaultMaskedPaths, " "))
+			out := runSpec(t, rootfs, u, &cfg)
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			for _, w := range append(tt.want, maskedWant(t)...) {
+				if !slices.Contains(lines, w) {
+					t.Errorf("missing %q in output:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// maskedWant is what the probe must print for each default masked path
+// that exists on this kernel (this host, for one, has no /proc/kcore):
+// files become /dev/null (1:3), directories an empty tmpfs.
+func maskedWant(t *testing.T) []string {
+	var want []string
+	for _, p := range defaultMaskedPaths {
+		st, err := os.Stat(p)
+		switch {
+		case err != nil:
+			continue
+		case st.IsDir():
+			want = append(want, "masked:"+p+"=dir0")
+		default:
+			want = append(want, "masked:"+p+"=1:3")
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("none of the masked paths exists on this host; the test would check nothing")
+	}
+	return want
+}
+
+func runSpec(t *testing.T, rootfs string, u User, cfg *container.Config) string {
+	t.Helper()
+	dir := t.TempDir()
+	id := "spectest-" + randHex(t)
+	hostnameFile := filepath.Join(dir, "hostname")
+	if err := os.WriteFile(hostnameFile, []byte("spectest\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	host, err := HostRlimits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Generate(Input{
+		ID: id, Config: cfg, HostConfig: &container.HostConfig{},
+		Image:  image(nil, []string{"sh"}, "FROM_IMAGE=1"),
+		Rootfs: rootfs, User: u, Hostname: "spectest", HostnamePath: hostnameFile,
+		HostRlimits: host, CgroupsPath: "/berth-" + id,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(dir, "bundle")
+	if err := os.Mkdir(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "runc")
+	t.Cleanup(func() {
+		// runc delete -f removes the container and its cgroups even when
+		// run failed half-way; it is a no-op error when nothing is left.
+		_ = exec.Command(runcPath, "--root", state, "delete", "-f", id).Run()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, runcPath, "--root", state, "run", "--bundle", bundle, id)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("runc run: %v\nstderr: %s\nstdout: %s", err, stderr.String(), stdout.String())
+	}
+	return stdout.String()
+}
+
+// busyboxRootfs lays out a minimal image: the static busybox with its
+// applets as symlinks, and passwd/group with a non-root user.
+func busyboxRootfs(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"bin", "etc", "tmp", "proc", "sys", "dev", "mnt", "root", "home/app"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bb, err := os.ReadFile(busyboxPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"sh", "id", "hostname", "pwd", "cat", "grep", "tr", "sed", "wc", "stat", "ls", "env", "echo", "mount"} {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+		"etc/group":  "root:x:0:\nwheel:x:10:root,app\napp:x:1000:\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func randHex(t *testing.T) string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
