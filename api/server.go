@@ -5,12 +5,13 @@
 package api
 
 import (
-	"berth/errdefs"
-
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+
+	"berth/errdefs"
 
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/system"
@@ -33,7 +34,9 @@ type VersionInfo struct {
 	KernelVersion string
 	BuildTime     string
 	// Components lists the pieces besides the engine itself, for example
-	// {Name: "runc", Version: "1.1.5", Details: {"GitCommit": "..."}}.
+	// {Name: "runc", Version: "1.1.5", Details: {"GitCommit": "..."}}. An
+	// "Engine" entry is ignored: the handler describes the engine from the
+	// fields above and the API versions it serves.
 	Components []system.ComponentVersion
 }
 
@@ -42,7 +45,8 @@ type Options struct {
 	Images  ImageBackend
 	System  SystemBackend
 	Version VersionInfo
-	// Logger receives one line per failed request; nil discards.
+	// Logger gets every request at debug level and failures at debug
+	// (client errors) or error (server errors); nil discards.
 	Logger *slog.Logger
 }
 
@@ -107,6 +111,9 @@ func New(opts Options) http.Handler {
 func (s *server) handle(method, path string, h handlerFunc) {
 	if prefix, suffix, ok := strings.Cut(path, "{name}"); ok {
 		s.wilds = append(s.wilds, route{method: method, prefix: prefix, suffix: suffix, wild: true, h: h})
+		// Longest suffix first, so DELETE /images/{name} can never swallow
+		// a more specific route whatever the registration order.
+		slices.SortStableFunc(s.wilds, func(a, b route) int { return len(b.suffix) - len(a.suffix) })
 		return
 	}
 	s.exact = append(s.exact, route{method: method, prefix: path, h: h})
@@ -114,7 +121,7 @@ func (s *server) handle(method, path string, h handlerFunc) {
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range s.header {
-		w.Header()[k] = v
+		w.Header().Set(k, v[0])
 	}
 	version, path, err := splitVersion(r.URL.Path)
 	if err != nil {
@@ -173,8 +180,6 @@ func (s *server) lookup(method, path string) (handlerFunc, string, bool) {
 			return rt.h, "", true
 		}
 	}
-	// Wildcards are tried in registration order: routes with a suffix must
-	// come before a catch-all of the same method and prefix.
 	for _, rt := range s.wilds {
 		if name, ok := rt.match(method, path); ok {
 			return rt.h, name, true
