@@ -133,3 +133,16 @@ func (s *Session) authFor(ctx context.Context, host string) (credentials.AuthCon
 	}
 	return s.creds(ctx, host)
 }
+
+// ForRegistry returns Credentials that present a to the registry it names
+// (a.ServerAddress, in any spelling `login` accepts) and to no other; with
+// no ServerAddress, a goes to every registry, as Docker does with an
+// X-Registry-Auth header that names none.
+func ForRegistry(a credentials.AuthConfig) Credentials {
+	return func(_ context.Context, host string) (credentials.AuthConfig, error) {
+		if a.ServerAddress == "" || normalizeHost(a.ServerAddress) == normalizeHost(host) {
+			return a, nil
+		}
+		return credentials.AuthConfig{}, nil
+	}
+}

@@ -2,6 +2,7 @@ package credentials
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
@@ -206,5 +207,32 @@ func TestCredentialHelper(t *testing.T) {
 	}
 	if _, err := NewHelper("berthtest-missing").Get(ctx, "x"); err == nil || errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing helper: %v, want an exec error", err)
+	}
+}
+
+func TestRegistryAuthHeader(t *testing.T) {
+	t.Parallel()
+	a := AuthConfig{Username: "u", Password: "p?>>", ServerAddress: "localhost:5000"}
+	h, err := EncodeHeader(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeHeader(h)
+	if err != nil || got != a {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	// Unpadded standard base64, as some clients send.
+	raw := `{"identitytoken":"tok","serveraddress":"reg.example"}`
+	for _, h := range []string{base64.RawStdEncoding.EncodeToString([]byte(raw)), base64.URLEncoding.EncodeToString([]byte(raw))} {
+		got, err := DecodeHeader(h)
+		if err != nil || got.IdentityToken != "tok" || got.ServerAddress != "reg.example" {
+			t.Errorf("DecodeHeader(%q) = %+v, %v", h, got, err)
+		}
+	}
+	if got, err := DecodeHeader(""); err != nil || !got.Empty() {
+		t.Errorf("empty header: %+v, %v", got, err)
+	}
+	if _, err := DecodeHeader("!!!"); err == nil {
+		t.Error("garbage header accepted")
 	}
 }
