@@ -72,6 +72,11 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) e
 	} else if err != nil {
 		return err
 	}
+	if !acceptable(r.Header.Values("Accept"), rev.MediaType) {
+		// As the CNCF registry does: a client that cannot parse this type
+		// gets "unknown" rather than bytes it would misread.
+		return errf(http.StatusNotFound, codeManifestUnknown, "manifest %s@%s is %s, which the Accept header excludes", rt.name, d, rev.MediaType)
+	}
 	body, err := s.st.readSmallBlob(ctx, d)
 	if err != nil {
 		return err
@@ -86,6 +91,24 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) e
 		w.Write(body)
 	}
 	return nil
+}
+
+// acceptable reports whether Accept headers admit media type mt. No Accept
+// header admits everything.
+func acceptable(accept []string, mt string) bool {
+	if len(accept) == 0 {
+		return true
+	}
+	for _, a := range accept {
+		for _, part := range strings.Split(a, ",") {
+			t, _, _ := strings.Cut(part, ";")
+			switch strings.TrimSpace(t) {
+			case mt, "*/*", "application/*", "":
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // readManifest reads at most the size limit, answering 413 beyond it.

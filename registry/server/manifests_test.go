@@ -38,6 +38,10 @@ func TestManifestByTagAndDigest(t *testing.T) {
 			}
 		}
 	}
+	for _, accept := range []string{"", "*/*", mtDockerManifest + ", " + mtOCIManifest + ";q=0.9", "application/*"} {
+		e.do("GET", "/v2/ns/app/manifests/v1", nil, "Accept", accept).want(t, 200, "")
+	}
+	e.do("GET", "/v2/ns/app/manifests/v1", nil, "Accept", mtDockerManifest).want(t, 404, codeManifestUnknown)
 	e.do("GET", "/v2/ns/app/manifests/nope", nil).want(t, 404, codeManifestUnknown)
 	e.do("GET", "/v2/ns/app/manifests/.bad-tag", nil).want(t, 404, codeManifestUnknown)
 	e.do("GET", "/v2/ns/app/manifests/"+digest.FromString("x").String(), nil).want(t, 404, codeManifestUnknown)
