@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/template"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -254,32 +255,43 @@ func newTagCommand(e *env) *cobra.Command {
 }
 
 func newImageInspectCommand(e *env, use string, anyObject bool) *cobra.Command {
-	var format string
+	var format, typ string
 	cmd := &cobra.Command{
 		Use:   use + " [OPTIONS] IMAGE [IMAGE...]",
 		Short: "Display detailed information on one or more images",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runInspect(cmd, e, args, format, anyObject)
+			switch typ {
+			case "":
+				return runInspect(cmd, e, args, format, anyObject)
+			case "image":
+				return runInspect(cmd, e, args, format, false)
+			}
+			return fmt.Errorf("unknown type: %q: must be one of \"image\"", typ)
 		},
 	}
 	if anyObject {
 		cmd.Use = use + " [OPTIONS] NAME|ID [NAME|ID...]"
 		cmd.Short = "Return low-level information on berth objects"
+		cmd.Flags().StringVar(&typ, "type", "", "Only inspect objects of the given type")
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template")
 	return cmd
 }
 
 // runInspect prints the daemon's documents as they came (so fields this
-// client does not know survive), either as an indented JSON array or
-// through a template run over the decoded JSON.
+// client does not know survive), as an indented JSON array or through a
+// template run over the decoded JSON. Errors, lookup or template, are
+// reported in argument order after the output, as docker does.
 func runInspect(cmd *cobra.Command, e *env, refs []string, format string, anyObject bool) error {
 	c, err := e.api()
 	if err != nil {
 		return err
 	}
-	var raws []json.RawMessage
+	ins, err := newInspector(format)
+	if err != nil {
+		return err
+	}
 	var errs []string
 	for _, ref := range refs {
 		var buf bytes.Buffer
@@ -290,9 +302,11 @@ func runInspect(cmd *cobra.Command, e *env, refs []string, format string, anyObj
 			errs = append(errs, e.message(err))
 			continue
 		}
-		raws = append(raws, json.RawMessage(bytes.TrimSpace(buf.Bytes())))
+		if err := ins.add(bytes.TrimSpace(buf.Bytes())); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
-	if err := writeInspect(e.stdout, raws, format); err != nil {
+	if err := ins.flush(e.stdout); err != nil {
 		return err
 	}
 	if len(errs) > 0 {
@@ -301,46 +315,70 @@ func runInspect(cmd *cobra.Command, e *env, refs []string, format string, anyObj
 	return nil
 }
 
-func writeInspect(w io.Writer, raws []json.RawMessage, format string) error {
-	if format == "" || (format == "json" && len(raws) == 0) {
-		if len(raws) == 0 {
-			_, err := io.WriteString(w, "[]\n")
-			return err
-		}
-		b, err := json.MarshalIndent(raws, "", "    ")
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(append(b, '\n'))
-		return err
-	}
-	if format == "json" {
-		b, err := json.Marshal(raws)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(append(b, '\n'))
-		return err
+// inspector collects inspect documents for one of three outputs: the
+// indented array (no format), the compact array ("json") or a template.
+type inspector struct {
+	format string
+	tmpl   *template.Template
+	raws   []json.RawMessage
+	out    bytes.Buffer
+}
+
+func newInspector(format string) (*inspector, error) {
+	ins := &inspector{format: format}
+	if format == "" || format == "json" {
+		return ins, nil
 	}
 	t, err := parseTemplate(format)
 	if err != nil {
+		return nil, err
+	}
+	// The documents are maps: a misspelt key must fail as it would on a
+	// struct, not print "<no value>".
+	ins.tmpl = t.Option("missingkey=error")
+	return ins, nil
+}
+
+func (ins *inspector) add(raw []byte) error {
+	if ins.tmpl == nil {
+		ins.raws = append(ins.raws, json.RawMessage(raw))
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
 		return err
 	}
-	for _, raw := range raws {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		var doc map[string]any
-		if err := dec.Decode(&doc); err != nil {
-			return err
-		}
-		var buf bytes.Buffer
-		if err := t.Execute(&buf, doc); err != nil {
-			return fmt.Errorf("template parsing error: %w", err)
-		}
-		buf.WriteByte('\n')
-		if _, err := w.Write(buf.Bytes()); err != nil {
-			return err
-		}
+	var buf bytes.Buffer
+	if err := ins.tmpl.Execute(&buf, doc); err != nil {
+		return fmt.Errorf("template parsing error: %w", err)
 	}
+	ins.out.Write(buf.Bytes())
+	ins.out.WriteByte('\n')
 	return nil
+}
+
+func (ins *inspector) flush(w io.Writer) error {
+	var b []byte
+	var err error
+	switch {
+	case ins.tmpl != nil && ins.out.Len() == 0:
+		b = []byte("\n")
+	case ins.tmpl != nil:
+		b = ins.out.Bytes()
+	case len(ins.raws) == 0:
+		b = []byte("[]\n")
+	case ins.format == "json":
+		b, err = json.Marshal(ins.raws)
+		b = append(b, '\n')
+	default:
+		b, err = json.MarshalIndent(ins.raws, "", "    ")
+		b = append(b, '\n')
+	}
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }
