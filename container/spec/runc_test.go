@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,8 @@ grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status | tr -d '\t' | 
 for p in $MASKED; do
   if [ -c $p ]; then echo "masked:$p=$(stat -c %t:%T $p)"; elif [ -d $p ]; then echo "masked:$p=dir$(ls -A $p | wc -l)"; elif [ -e $p ]; then echo "masked:$p=visible"; fi
 done
+echo "nofile=$(ulimit -Sn):$(ulimit -Hn)"
+if touch /probe 2>/dev/null; then echo rootfs=rw; else echo rootfs=ro; fi
 if echo x > /proc/sys/kernel/domainname 2>/dev/null; then echo procsys=rw; else echo procsys=ro; fi
 if mount -t tmpfs t /mnt 2>/dev/null; then echo mount=ok; else echo mount=denied; fi
 env | sed 's/^/env:/'`
@@ -47,26 +50,62 @@ func TestRuncRun(t *testing.T) {
 		}
 	}
 	rootfs := busyboxRootfs(t)
+	bounding, err := HostBoundingCaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastCap, err := HostLastCap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	masked := maskedWant(t)
 	tests := []struct {
 		name   string
 		user   string
-		config container.Config
+		change func(*Input)
 		want   []string
 	}{
 		{
 			name: "default root",
-			want: []string{"ids=0:0:0 10", "hostname=spectest", "cwd=/", "etchostname=spectest",
+			want: append([]string{"ids=0:0:0 10", "hostname=spectest", "cwd=/", "etchostname=spectest",
 				"CapEff=00000000a80425fb", "CapBnd=00000000a80425fb", "Seccomp=2", "NoNewPrivs=0",
-				"procsys=ro", "mount=denied",
-				"env:HOSTNAME=spectest", "env:HOME=/root", "env:PATH=" + DefaultPath, "env:FROM_IMAGE=1"},
+				"procsys=ro", "mount=denied", "rootfs=rw",
+				"env:HOSTNAME=spectest", "env:HOME=/root", "env:PATH=" + DefaultPath, "env:FROM_IMAGE=1"}, masked...),
 		},
 		{
-			name:   "app user with workdir and env",
-			user:   "app",
-			config: container.Config{User: "app", WorkingDir: "/tmp", Env: []string{"FROM_IMAGE=2", "X=y"}},
-			want: []string{"ids=1000:1000:1000 10", "cwd=/tmp", "CapEff=0000000000000000",
+			name: "app user with workdir and env",
+			user: "app",
+			change: func(in *Input) {
+				in.Config.User, in.Config.WorkingDir = "app", "/tmp"
+				in.Config.Env = append(in.Config.Env, "FROM_IMAGE=2", "X=y")
+			},
+			want: append([]string{"ids=1000:1000:1000 10", "cwd=/tmp", "CapEff=0000000000000000",
 				"CapBnd=00000000a80425fb", "Seccomp=2", "procsys=ro",
-				"env:HOME=/home/app", "env:FROM_IMAGE=2", "env:X=y"},
+				"env:HOME=/home/app", "env:FROM_IMAGE=2", "env:X=y"}, masked...),
+		},
+		{
+			name: "cap-add SYS_ADMIN opens mount in seccomp, no-new-privileges, ulimit, read-only rootfs",
+			change: func(in *Input) {
+				in.HostConfig.CapAdd = []string{"sys_admin"}
+				in.HostConfig.SecurityOpt = []string{"no-new-privileges"}
+				in.HostConfig.Ulimits = []*container.Ulimit{{Name: "nofile", Soft: 512, Hard: 1024}}
+				in.HostConfig.ReadonlyRootfs = true
+			},
+			want: append([]string{"CapEff=00000000a82425fb", "Seccomp=2", "NoNewPrivs=1", "mount=ok",
+				"nofile=512:1024", "rootfs=ro"}, masked...),
+		},
+		{
+			name: "privileged",
+			change: func(in *Input) {
+				devs, err := HostDevices("/dev")
+				if err != nil {
+					t.Fatal(err)
+				}
+				in.HostConfig.Privileged = true
+				in.HostDevices, in.HostBounding, in.CapLastCap = devs, bounding, lastCap
+			},
+			want: []string{"CapEff=" + capMask(bounding), "Seccomp=0", "procsys=rw", "mount=ok",
+				"masked:/proc/keys=visible", "masked:/proc/timer_list=visible"},
 		},
 	}
 	for _, tt := range tests {
@@ -75,18 +114,23 @@ func TestRuncRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg := tt.config
-			cfg.Entrypoint = []string{"/bin/sh", "-c", probe}
-			cfg.Env = append(cfg.Env, "MASKED="+strings.Join(defaultMaskedPaths, " "))
-			out := runSpec(t, rootfs, u, &cfg)
+			out := runSpec(t, rootfs, u, tt.change)
 			lines := strings.Split(strings.TrimSpace(out), "\n")
-			for _, w := range append(tt.want, maskedWant(t)...) {
+			for _, w := range tt.want {
 				if !slices.Contains(lines, w) {
 					t.Errorf("missing %q in output:\n%s", w, out)
 				}
 			}
 		})
 	}
+}
+
+func capMask(caps []string) string {
+	var m uint64
+	for _, c := range caps {
+		m |= 1 << uint(capabilityNumber(c))
+	}
+	return fmt.Sprintf("%016x", m)
 }
 
 // maskedWant is what the probe must print for each default masked path
@@ -111,7 +155,7 @@ func maskedWant(t *testing.T) []string {
 	return want
 }
 
-func runSpec(t *testing.T, rootfs string, u User, cfg *container.Config) string {
+func runSpec(t *testing.T, rootfs string, u User, change func(*Input)) string {
 	t.Helper()
 	dir := t.TempDir()
 	id := "spectest-" + randHex(t)
@@ -123,12 +167,20 @@ func runSpec(t *testing.T, rootfs string, u User, cfg *container.Config) string 
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Generate(Input{
-		ID: id, Config: cfg, HostConfig: &container.HostConfig{},
+	in := Input{
+		ID: id, HostConfig: &container.HostConfig{},
+		Config: &container.Config{
+			Entrypoint: []string{"/bin/sh", "-c", probe},
+			Env:        []string{"MASKED=" + strings.Join(defaultMaskedPaths, " ")},
+		},
 		Image:  image(nil, []string{"sh"}, "FROM_IMAGE=1"),
 		Rootfs: rootfs, User: u, Hostname: "spectest", HostnamePath: hostnameFile,
 		HostRlimits: host, CgroupsPath: "/berth-" + id,
-	})
+	}
+	if change != nil {
+		change(&in)
+	}
+	s, err := Generate(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +229,7 @@ func busyboxRootfs(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), bb, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range []string{"sh", "id", "hostname", "pwd", "cat", "grep", "tr", "sed", "wc", "stat", "ls", "env", "echo", "mount"} {
+	for _, a := range []string{"sh", "id", "hostname", "pwd", "cat", "grep", "tr", "sed", "wc", "stat", "ls", "touch", "env", "echo", "mount"} {
 		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
 			t.Fatal(err)
 		}
