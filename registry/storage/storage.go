@@ -41,9 +41,12 @@ type Driver interface {
 	// the size yields an empty stream; beyond it is ErrInvalidArgument.
 	Reader(ctx context.Context, path string, offset int64) (io.ReadCloser, error)
 	// Writer opens a writer for path. With appendTo it continues after the
-	// committed content of an existing object (which must exist); without
-	// it the object starts empty. Written bytes become visible at path only
-	// once Commit returns; Cancel discards what this writer wrote.
+	// content of an existing object (which must exist); without it the
+	// object starts empty and appears at path only once Commit returns.
+	// Appended bytes may be visible before Commit (a filesystem appends in
+	// place), so callers that need the committed length record it
+	// themselves, as the registry's upload state does. Cancel discards
+	// what this writer wrote, truncating an append back.
 	Writer(ctx context.Context, path string, appendTo bool) (FileWriter, error)
 	// Get reads a whole small object.
 	Get(ctx context.Context, path string) ([]byte, error)
