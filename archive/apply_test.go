@@ -23,13 +23,22 @@ func capNetRaw() string {
 	return string(b)
 }
 
-func TestApplyEntries(t *testing.T) {
-	requireRoot(t)
-	t.Parallel()
+// entryWant is what one path of TestApplyEntries must look like.
+type entryWant struct {
+	path     string
+	ifmt     uint32
+	perm     uint32
+	uid, gid uint32
+	link     string
+	rdev     uint64
+}
+
+func entriesLayer(t *testing.T) ([]byte, []entryWant) {
 	data := layer(t,
+		ent{name: "./", typ: tar.TypeDir, mode: 0o750},
 		ent{name: "etc/", typ: tar.TypeDir},
 		ent{name: "etc/passwd", body: "root:x:0:0::/root:/bin/sh\n"},
-		ent{name: "bin/", typ: tar.TypeDir},
+		ent{name: "./bin/", typ: tar.TypeDir},
 		ent{name: "bin/busybox", body: "bb", mode: 0o4755, xattrs: map[string]string{"security.capability": capNetRaw()}},
 		ent{name: "bin/sh", typ: tar.TypeSymlink, link: "/bin/busybox"},
 		ent{name: "bin/ls", typ: tar.TypeSymlink, link: "busybox"},
@@ -44,15 +53,8 @@ func TestApplyEntries(t *testing.T) {
 		ent{name: "tmp/", typ: tar.TypeDir, mode: 0o1777},
 		ent{name: "sgid/", typ: tar.TypeDir, mode: 0o2755, gid: 50},
 	)
-	type want struct {
-		path     string
-		ifmt     uint32
-		perm     uint32
-		uid, gid uint32
-		link     string
-		rdev     uint64
-	}
-	wants := []want{
+	return data, []entryWant{
+		{path: ".", ifmt: unix.S_IFDIR, perm: 0o750},
 		{path: "etc", ifmt: unix.S_IFDIR, perm: 0o755},
 		{path: "etc/passwd", ifmt: unix.S_IFREG, perm: 0o644},
 		{path: "bin/busybox", ifmt: unix.S_IFREG, perm: 0o4755},
@@ -68,36 +70,48 @@ func TestApplyEntries(t *testing.T) {
 		{path: "tmp", ifmt: unix.S_IFDIR, perm: 0o1777},
 		{path: "sgid", ifmt: unix.S_IFDIR, perm: 0o2755, gid: 50},
 	}
+}
+
+func (w entryWant) check(t *testing.T, root string) {
+	t.Helper()
+	p := filepath.Join(root, w.path)
+	st, ok := lstat(t, p)
+	if !ok {
+		t.Fatalf("%s missing", w.path)
+	}
+	if st.Mode&unix.S_IFMT != w.ifmt || (w.ifmt != unix.S_IFLNK && st.Mode&0o7777 != w.perm) {
+		t.Errorf("%s: mode %o, want type %o perm %o", w.path, st.Mode, w.ifmt, w.perm)
+	}
+	if st.Uid != w.uid || st.Gid != w.gid {
+		t.Errorf("%s: owner %d:%d, want %d:%d", w.path, st.Uid, st.Gid, w.uid, w.gid)
+	}
+	if w.rdev != 0 && st.Rdev != w.rdev {
+		t.Errorf("%s: rdev %x, want %x", w.path, st.Rdev, w.rdev)
+	}
+	// run was created implicitly, so only its mode is Docker's default.
+	if w.path != "run" && st.Mtim.Sec != epoch.Unix() {
+		t.Errorf("%s: mtime %d, want %d", w.path, st.Mtim.Sec, epoch.Unix())
+	}
+	if w.link != "" {
+		buf := make([]byte, 256)
+		n, _ := unix.Readlink(p, buf)
+		if string(buf[:n]) != w.link {
+			t.Errorf("%s: link %q, want %q", w.path, buf[:n], w.link)
+		}
+	}
+}
+
+func TestApplyEntries(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	data, wants := entriesLayer(t)
 	for _, mode := range []WhiteoutMode{WhiteoutDelete, WhiteoutOverlay} {
 		t.Run(mode.String(), func(t *testing.T) {
 			t.Parallel()
 			root := t.TempDir()
 			apply(t, root, data, mode)
 			for _, w := range wants {
-				p := filepath.Join(root, w.path)
-				st, ok := lstat(t, p)
-				if !ok {
-					t.Fatalf("%s missing", w.path)
-				}
-				if st.Mode&unix.S_IFMT != w.ifmt || (w.ifmt != unix.S_IFLNK && st.Mode&0o7777 != w.perm) {
-					t.Errorf("%s: mode %o, want type %o perm %o", w.path, st.Mode, w.ifmt, w.perm)
-				}
-				if st.Uid != w.uid || st.Gid != w.gid {
-					t.Errorf("%s: owner %d:%d, want %d:%d", w.path, st.Uid, st.Gid, w.uid, w.gid)
-				}
-				if w.rdev != 0 && st.Rdev != w.rdev {
-					t.Errorf("%s: rdev %x, want %x", w.path, st.Rdev, w.rdev)
-				}
-				if w.path != "run" && st.Mtim.Sec != epoch.Unix() {
-					t.Errorf("%s: mtime %d, want %d", w.path, st.Mtim.Sec, epoch.Unix())
-				}
-				if w.link != "" {
-					buf := make([]byte, 256)
-					n, _ := unix.Readlink(p, buf)
-					if string(buf[:n]) != w.link {
-						t.Errorf("%s: link %q, want %q", w.path, buf[:n], w.link)
-					}
-				}
+				w.check(t, root)
 			}
 			bb, _ := lstat(t, filepath.Join(root, "bin/busybox"))
 			hl, _ := lstat(t, filepath.Join(root, "bin/hl"))

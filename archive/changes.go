@@ -108,8 +108,11 @@ func (w *walker) mergeDir(l, u *os.File, rel string) error {
 	}
 	for _, name := range unames {
 		un, err := statNode(u, name, join(rel, name))
-		if err != nil || un == nil {
+		if err != nil {
 			return err
+		}
+		if un == nil {
+			continue // vanished since the directory was read
 		}
 		var ln *node
 		if _, found := slices.BinarySearch(lnames, name); found {

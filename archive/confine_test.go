@@ -18,18 +18,19 @@ import (
 
 // TestApplyRefusesEscapes feeds hostile layers and checks both the refusal
 // and that nothing beside root (the sentinel) changed.
-func TestApplyRefusesEscapes(t *testing.T) {
-	requireRoot(t)
-	t.Parallel()
+// escapeCase is a hostile layer and the entry its refusal must name.
+type escapeCase struct {
+	name      string
+	layer     func(t *testing.T, j *jail) []byte
+	noDevices bool
+	entry     string
+}
+
+func escapeCases() []escapeCase {
 	sym := func(name, target string) ent { return ent{name: name, typ: tar.TypeSymlink, link: target} }
 	file := func(name string) ent { return ent{name: name, body: "pwned"} }
 	hard := func(name, target string) ent { return ent{name: name, typ: tar.TypeLink, link: target} }
-	tests := []struct {
-		name      string
-		layer     func(t *testing.T, j *jail) []byte
-		noDevices bool
-		entry     string // the refused entry, named in the error
-	}{
+	return []escapeCase{
 		{name: "dotdot", entry: "../sentinel/pwned",
 			layer: func(t *testing.T, j *jail) []byte { return layer(t, file("../sentinel/pwned")) }},
 		{name: "nested dotdot", entry: "a/../../sentinel/keep",
@@ -90,13 +91,20 @@ func TestApplyRefusesEscapes(t *testing.T) {
 		{name: "fifo as parent", entry: "p/x",
 			layer: func(t *testing.T, j *jail) []byte { return layer(t, ent{name: "p", typ: tar.TypeFifo}, file("p/x")) }},
 		{name: "fifo as opaque dir", entry: "p/.wh..wh..opq",
-			layer: func(t *testing.T, j *jail) []byte { return layer(t, ent{name: "p", typ: tar.TypeFifo}, file("p/.wh..wh..opq")) }},
+			layer: func(t *testing.T, j *jail) []byte {
+				return layer(t, ent{name: "p", typ: tar.TypeFifo}, file("p/.wh..wh..opq"))
+			}},
 		{name: "sparse bomb", entry: `"bomb": sparse`, layer: sparseBomb},
 		{name: "malformed whiteout", entry: ".wh...",
 			layer: func(t *testing.T, j *jail) []byte { return layer(t, file(".wh...")) }},
 	}
+}
+
+func TestApplyRefusesEscapes(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
 	for _, mode := range []WhiteoutMode{WhiteoutDelete, WhiteoutOverlay} {
-		for _, tt := range tests {
+		for _, tt := range escapeCases() {
 			t.Run(mode.String()+"/"+tt.name, func(t *testing.T) {
 				t.Parallel()
 				j := newJail(t)
