@@ -249,18 +249,25 @@ func (s *Session) authorize(ctx context.Context, req *http.Request, ep endpoint,
 				return nil
 			}
 		}
-		tr, err := c.fetchToken(ctx, ch, scopes, auth, false)
+		// Parallel layer requests share one token request.
+		v, err, _ := c.tokenFlight.Do(key, func() (any, error) {
+			tr, err := c.fetchToken(ctx, ch, scopes, auth, false)
+			if err != nil {
+				return "", err
+			}
+			issued := tr.IssuedAt
+			if issued.IsZero() || issued.After(time.Now()) {
+				issued = time.Now()
+			}
+			// Renew a little early so a token does not expire in flight.
+			exp := issued.Add(time.Duration(tr.ExpiresIn)*time.Second - 5*time.Second)
+			c.tokens.put(key, token{value: tr.Token, expires: exp})
+			return tr.Token, nil
+		})
 		if err != nil {
 			return err
 		}
-		issued := tr.IssuedAt
-		if issued.IsZero() || issued.After(time.Now()) {
-			issued = time.Now()
-		}
-		// Renew a little early so a token does not expire in flight.
-		exp := issued.Add(time.Duration(tr.ExpiresIn)*time.Second - 5*time.Second)
-		c.tokens.put(key, token{value: tr.Token, expires: exp})
-		req.Header.Set("Authorization", "Bearer "+tr.Token)
+		req.Header.Set("Authorization", "Bearer "+v.(string))
 		return nil
 	}
 	return fmt.Errorf("registry %s: auth scheme %q: %w", ep.host, ch.scheme, errdefs.ErrNotImplemented)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
@@ -33,7 +34,8 @@ func (s *Session) FetchBlob(ctx context.Context, ref reference.Named, desc ocisp
 	if offset < 0 || offset > desc.Size {
 		return nil, fmt.Errorf("blob %s: offset %d outside 0..%d: %w", desc.Digest, offset, desc.Size, errdefs.ErrInvalidArgument)
 	}
-	br := &blobReader{ctx: ctx, s: s, ref: ref, desc: desc, pos: offset, retries: max(s.c.opts.MaxRetries, 0)}
+	br := &blobReader{ctx: ctx, s: s, ref: ref, desc: desc, pos: offset, retries: max(s.c.opts.MaxRetries, 0),
+		failPos: offset, delay: s.c.opts.RetryBackoff}
 	if err := br.open(); err != nil {
 		return nil, err
 	}
@@ -48,8 +50,15 @@ type blobReader struct {
 	desc    ocispec.Descriptor
 	pos     int64
 	body    io.ReadCloser
-	retries int
+	retries int   // resumptions left
+	failPos int64 // where the last failure happened
+	delay   time.Duration
 }
+
+// resumeProgress is how far a download must get after a failure to earn
+// back its full retry budget: a long download over a flaky link may fail
+// many times, but never twice in a row at the same place.
+const resumeProgress = 1 << 20
 
 func (br *blobReader) open() error {
 	hdr := http.Header{}
@@ -128,18 +137,35 @@ func (br *blobReader) Read(p []byte) (int, error) {
 		// Cut short (EOF early or a network error): reconnect from pos.
 		br.body.Close()
 		br.body = nil
-		if br.retries == 0 || br.ctx.Err() != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return n, fmt.Errorf("blob %s at byte %d: %w", br.desc.Digest, br.pos, err)
+		if err := br.beforeResume(err); err != nil {
+			return n, err
 		}
-		br.retries--
-		br.s.c.log.DebugContext(br.ctx, "resuming blob", "digest", br.desc.Digest, "offset", br.pos, "err", err)
 		if n > 0 {
 			return n, nil
 		}
 	}
+}
+
+// beforeResume spends one retry on the failure cause (and waits the
+// backoff), or returns the error to give up with.
+func (br *blobReader) beforeResume(cause error) error {
+	if br.pos-br.failPos >= resumeProgress {
+		br.retries, br.delay = max(br.s.c.opts.MaxRetries, 0), br.s.c.opts.RetryBackoff
+	}
+	br.failPos = br.pos
+	if br.retries == 0 || br.ctx.Err() != nil {
+		if errors.Is(cause, io.EOF) {
+			cause = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("blob %s at byte %d: %w", br.desc.Digest, br.pos, cause)
+	}
+	br.retries--
+	br.s.c.log.DebugContext(br.ctx, "resuming blob", "digest", br.desc.Digest, "offset", br.pos, "err", cause)
+	if err := sleep(br.ctx, br.delay); err != nil {
+		return err
+	}
+	br.delay = min(br.delay*2, maxBackoff)
+	return nil
 }
 
 func (br *blobReader) Close() error {

@@ -31,10 +31,11 @@ func cutAfter(w http.ResponseWriter, data []byte, n int) {
 
 func TestFetchBlobResume(t *testing.T) {
 	t.Parallel()
-	data := randomBytes(t, 1<<20)
+	data := randomBytes(t, 8<<20)
 	tests := []struct {
 		name        string
 		cuts        int  // connections cut before a clean answer
+		step        int  // the nth cut happens after n*step bytes
 		ignoreRange bool // answer 200 with the whole blob to Range requests
 		offset      int64
 		wantErr     bool
@@ -46,6 +47,8 @@ func TestFetchBlobResume(t *testing.T) {
 		{name: "range ignored", cuts: 2, ignoreRange: true},
 		{name: "offset range ignored", offset: 1000, ignoreRange: true},
 		{name: "too many cuts", cuts: 10, wantErr: true},
+		// Progress between failures renews the retry budget.
+		{name: "many cuts far apart", cuts: 6, step: 1200000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +62,11 @@ func TestFetchBlobResume(t *testing.T) {
 				}
 				n := served.Add(1)
 				if n <= int64(tt.cuts) {
-					cutAfter(w, data, int(n)*100000)
+					step := tt.step
+					if step == 0 {
+						step = 100000
+					}
+					cutAfter(w, data, int(n)*step)
 					return true
 				}
 				if tt.ignoreRange {

@@ -31,6 +31,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"berth/remote/credentials"
 )
 
@@ -77,9 +79,10 @@ type Credentials func(ctx context.Context, host string) (credentials.AuthConfig,
 
 // Client talks to registries. It is safe for concurrent use.
 type Client struct {
-	opts   Options
-	log    *slog.Logger
-	tokens *tokenCache
+	opts        Options
+	log         *slog.Logger
+	tokens      *tokenCache
+	tokenFlight singleflight.Group
 
 	mu         sync.Mutex
 	clients    map[string]*http.Client // per host and TLS mode
