@@ -164,3 +164,37 @@ func TestFilterOpt(t *testing.T) {
 		}
 	}
 }
+
+func TestHistoryRows(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	long := "/bin/sh -c apt-get update &&\tapt-get install -y curl ca-certificates"
+	items := []imagetypes.HistoryResponseItem{
+		{ID: busyboxID, Created: now.Add(-2 * time.Hour).Unix(), CreatedBy: long, Size: 1_500_000, Comment: "c"},
+		{ID: "<missing>", Created: 0, Size: 0},
+	}
+	tests := []struct {
+		name         string
+		human, trunc bool
+		want         []historyRow
+	}{
+		{"human truncated", true, true, []historyRow{
+			{ID: "341b53579211", CreatedSince: "2 hours ago", CreatedAt: time.Unix(now.Add(-2*time.Hour).Unix(), 0).Format(time.RFC3339),
+				CreatedBy: "/bin/sh -c apt-get update && apt-get install…", Size: "1.5MB", Comment: "c"},
+			{ID: "<missing>", CreatedSince: "N/A", CreatedAt: time.Unix(0, 0).Format(time.RFC3339), Size: "0B"},
+		}},
+		{"raw full", false, false, []historyRow{
+			{ID: busyboxID, CreatedSince: time.Unix(now.Add(-2*time.Hour).Unix(), 0).Format(time.RFC3339), CreatedAt: time.Unix(now.Add(-2*time.Hour).Unix(), 0).Format(time.RFC3339),
+				CreatedBy: strings.ReplaceAll(long, "\t", " "), Size: "1500000", Comment: "c"},
+			{ID: "<missing>", CreatedSince: time.Unix(0, 0).Format(time.RFC3339), CreatedAt: time.Unix(0, 0).Format(time.RFC3339), Size: "0"},
+		}},
+	}
+	for _, tt := range tests {
+		got := historyRows(now, items, tt.human, tt.trunc)
+		for i := range tt.want {
+			if got[i] != tt.want[i] {
+				t.Errorf("%s row %d:\n%+v\nwant\n%+v", tt.name, i, got[i], tt.want[i])
+			}
+		}
+	}
+}

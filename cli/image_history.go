@@ -83,6 +83,11 @@ func historyRows(now time.Time, items []imagetypes.HistoryResponseItem, human, t
 		r.CreatedSince = r.CreatedAt
 		if human {
 			r.CreatedSince = since(now, h.Created)
+			if h.Created == 0 {
+				// Steps without a timestamp; docker says so rather than
+				// "56 years ago".
+				r.CreatedSince = "N/A"
+			}
 			r.Size = humanSize(h.Size)
 		}
 		if trunc {
