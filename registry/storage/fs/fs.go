@@ -12,6 +12,10 @@
 // truncate back to the committed size on Cancel. Deleting the last object of
 // a directory removes the empty directories above it, so a prefix exists only
 // while it holds objects, as in an object store.
+//
+// Files are created 0600 and directories 0700: the store holds the
+// registry's account hashes and token signing key beside the images, and
+// nothing but the registry reads it.
 package fs
 
 import (
@@ -45,7 +49,7 @@ func New(dir string) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage root %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("storage root %s: %w", dir, err)
 	}
 	return &Driver{root: abs}, nil
@@ -202,7 +206,7 @@ func tmpName(dir string) (string, error) {
 func createIn(dir string) (*os.File, error) {
 	var err error
 	for range 2 {
-		if err = os.MkdirAll(dir, 0o755); err != nil {
+		if err = os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
 		var name string
@@ -210,7 +214,7 @@ func createIn(dir string) (*os.File, error) {
 			return nil, err
 		}
 		var f *os.File
-		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
 			return f, nil
 		}
