@@ -82,22 +82,37 @@ func HostDevices(dir string) ([]specs.LinuxDevice, error) {
 		if d.Type()&(fs.ModeDevice|fs.ModeCharDevice) == 0 || rel == "/console" || rel == "/ptmx" {
 			return nil
 		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return nil
+		// A node that vanished or cannot be read while walking is skipped:
+		// /dev changes under us as devices come and go.
+		if dev, err := deviceAt(p, filepath.Join("/dev", rel)); err == nil {
+			out = append(out, dev)
 		}
-		typ := "b"
-		if d.Type()&fs.ModeCharDevice != 0 {
-			typ = "c"
-		}
-		mode := os.FileMode(st.Mode & 0o777)
-		uid, gid := st.Uid, st.Gid
-		out = append(out, specs.LinuxDevice{
-			Path: filepath.Join("/dev", rel), Type: typ,
-			Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev)),
-			FileMode: &mode, UID: &uid, GID: &gid,
-		})
 		return nil
 	})
 	return out, err
+}
+
+// deviceAt describes the node at hostPath as one to create at ctrPath,
+// with the host's type, numbers, mode and owner.
+func deviceAt(hostPath, ctrPath string) (specs.LinuxDevice, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(hostPath, &st); err != nil {
+		return specs.LinuxDevice{}, err
+	}
+	var typ string
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR:
+		typ = "c"
+	case unix.S_IFBLK:
+		typ = "b"
+	default:
+		return specs.LinuxDevice{}, errNotDevice
+	}
+	mode := os.FileMode(st.Mode & 0o777)
+	uid, gid := st.Uid, st.Gid
+	return specs.LinuxDevice{
+		Path: ctrPath, Type: typ,
+		Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev)),
+		FileMode: &mode, UID: &uid, GID: &gid,
+	}, nil
 }

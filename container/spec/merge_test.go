@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -54,7 +55,17 @@ func TestMergeCommand(t *testing.T) {
 			if args := commandArgs(got); !slices.Equal(args, tt.want) {
 				t.Fatalf("args = %q, want %q", args, tt.want)
 			}
-			again, err := Merge(got, image(tt.imgEP, tt.imgCmd))
+			// The stored record goes through JSON; merging it again must
+			// not bring back an entrypoint cleared with --entrypoint "".
+			b, err := json.Marshal(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stored container.Config
+			if err := json.Unmarshal(b, &stored); err != nil {
+				t.Fatal(err)
+			}
+			again, err := Merge(&stored, image(tt.imgEP, tt.imgCmd))
 			if err != nil {
 				t.Fatal(err)
 			}

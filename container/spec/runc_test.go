@@ -33,6 +33,7 @@ for p in $MASKED; do
   if [ -c $p ]; then echo "masked:$p=$(stat -c %t:%T $p)"; elif [ -d $p ]; then echo "masked:$p=dir$(ls -A $p | wc -l)"; elif [ -e $p ]; then echo "masked:$p=visible"; fi
 done
 echo "nofile=$(ulimit -Sn):$(ulimit -Hn)"
+if [ -c /dev/mynull ] && echo x > /dev/mynull; then echo "mydev=$(stat -c %t:%T /dev/mynull)"; fi
 if touch /probe 2>/dev/null; then echo rootfs=rw; else echo rootfs=ro; fi
 if echo x > /proc/sys/kernel/domainname 2>/dev/null; then echo procsys=rw; else echo procsys=ro; fi
 if mount -t tmpfs t /mnt 2>/dev/null; then echo mount=ok; else echo mount=denied; fi
@@ -84,15 +85,20 @@ func TestRuncRun(t *testing.T) {
 				"env:HOME=/home/app", "env:FROM_IMAGE=2", "env:X=y"}, masked...),
 		},
 		{
-			name: "cap-add SYS_ADMIN opens mount in seccomp, no-new-privileges, ulimit, read-only rootfs",
+			name: "cap-add SYS_ADMIN opens mount in seccomp, no-new-privileges, ulimit, read-only rootfs, --device",
 			change: func(in *Input) {
 				in.HostConfig.CapAdd = []string{"sys_admin"}
 				in.HostConfig.SecurityOpt = []string{"no-new-privileges"}
 				in.HostConfig.Ulimits = []*container.Ulimit{{Name: "nofile", Soft: 512, Hard: 1024}}
 				in.HostConfig.ReadonlyRootfs = true
+				devs, err := ResolveDevices([]container.DeviceMapping{{PathOnHost: "/dev/null", PathInContainer: "/dev/mynull", CgroupPermissions: "rw"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				in.Devices = devs
 			},
 			want: append([]string{"CapEff=00000000a82425fb", "Seccomp=2", "NoNewPrivs=1", "mount=ok",
-				"nofile=512:1024", "rootfs=ro"}, masked...),
+				"nofile=512:1024", "rootfs=ro", "mydev=1:3"}, masked...),
 		},
 		{
 			name: "privileged",

@@ -79,6 +79,8 @@ type Input struct {
 	HostBounding []string
 	// HostDevices are given to --privileged containers (see HostDevices).
 	HostDevices []specs.LinuxDevice
+	// Devices are the --device nodes, see ResolveDevices.
+	Devices []MappedDevice
 	// Mounts are resolved binds and volumes (-v, --mount), laid over the
 	// defaults.
 	Mounts []specs.Mount
@@ -212,6 +214,7 @@ func linuxSection(in Input, caps []string, sec securityOpts) (*specs.Linux, erro
 	if hc.Privileged {
 		l.Devices = in.HostDevices
 		res.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+		addMappedDevices(l, in.Devices)
 		return l, nil
 	}
 	l.Devices = defaultDevices()
@@ -223,6 +226,7 @@ func linuxSection(in Input, caps []string, sec securityOpts) (*specs.Linux, erro
 		}
 		res.Devices = append(res.Devices, rule)
 	}
+	addMappedDevices(l, in.Devices)
 	if !sec.systemPathsOpen {
 		l.MaskedPaths = defaultMaskedPaths
 		if hc.MaskedPaths != nil {
