@@ -71,6 +71,7 @@ func TestRouting(t *testing.T) {
 		{"GET", "/images/json?filters=" + `{"dangling":["true"]}`, 200, danglingID},
 		{"GET", "/images/json?filters=" + `{"dangling":{"true":true}}`, 200, danglingID},
 		{"GET", "/images/json?filters=notjson", 400, `"message":"filters`},
+		{"GET", "/v1.40/images/json?filter=busy*", 200, `"RepoTags":["busybox:latest"]`},
 		{"GET", "/v1.50/images/127.0.0.1:5000/ns/busybox:latest/json", 200, `"Architecture":"amd64"`},
 		{"GET", "/images/341b535/json", 200, busyboxID},
 		{"GET", "/images/json/json", 404, `{"message":"No such image: json"}`},
