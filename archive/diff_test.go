@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -225,5 +227,22 @@ func TestDiffWhiteoutOrder(t *testing.T) {
 	want := []string{"5 d/", "0 d/.wh.a", "0 d/.wh.c", "0 d/b"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Diff entries %q, want %q", got, want)
+	}
+}
+
+func TestDiffCancelled(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	upper := t.TempDir()
+	apply(t, upper, layer(t, ent{name: "d/f", body: "f"}), WhiteoutDelete)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, mode := range []WhiteoutMode{WhiteoutDelete, WhiteoutOverlay} {
+		if err := Diff(ctx, io.Discard, "", upper, mode); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s Diff with cancelled context = %v, want context.Canceled", mode, err)
+		}
+	}
+	if err := Tar(ctx, io.Discard, upper); !errors.Is(err, context.Canceled) {
+		t.Errorf("Tar with cancelled context = %v", err)
 	}
 }

@@ -10,6 +10,13 @@
 //	dir/.wh..wh..opq          remove lower children of dir xattr trusted.overlay.opaque=y on dir
 //	dir/.wh..wh.<other>       ignored (AUFS metadata)      ignored
 //
+// Parent paths are resolved the way os.Root does: a symlink in a parent
+// path is followed only while it stays inside root, so a parent through an
+// absolute symlink or one climbing out of root is refused (a chroot would
+// have re-rooted it; layers produced by Docker never contain such paths).
+// Final components are never followed: an entry replaces what is there.
+// Apply assumes nothing else writes under root while it runs.
+//
 // Diff and Changes go the other way: they compare two complete trees
 // (WhiteoutDelete) or read an overlayfs upperdir (WhiteoutOverlay) and
 // report changes in a fixed order, so identical trees give identical tars.
