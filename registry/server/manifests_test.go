@@ -70,6 +70,14 @@ func TestDockerSchema2AndLists(t *testing.T) {
 	if r.header.Get("Content-Type") != mtDockerList || !bytes.Equal(r.body, list) {
 		t.Fatalf("list: Content-Type %q", r.header.Get("Content-Type"))
 	}
+	// An OCI index over it in the same repository is stored as pushed.
+	ociIdx := mustJSON(t, map[string]any{"schemaVersion": 2, "mediaType": mtOCIIndex,
+		"manifests": []any{map[string]any{"mediaType": mtDockerManifest, "digest": md, "size": len(m)}}})
+	e.pushManifest("d/img", "oci", mtOCIIndex, ociIdx).want(t, 201, "")
+	r = e.do("GET", "/v2/d/img/manifests/oci", nil, "Accept", mtOCIIndex).want(t, 200, "")
+	if r.header.Get("Content-Type") != mtOCIIndex || !bytes.Equal(r.body, ociIdx) {
+		t.Fatalf("OCI index: Content-Type %q", r.header.Get("Content-Type"))
+	}
 	// An OCI index over a manifest of another repository is refused.
 	idx := mustJSON(t, map[string]any{"schemaVersion": 2, "mediaType": mtOCIIndex,
 		"manifests": []any{map[string]any{"mediaType": mtDockerManifest, "digest": md, "size": len(m)}}})
