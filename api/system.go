@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
@@ -104,16 +103,14 @@ type legacyDiskUsage struct {
 	BuildCache []build.CacheRecord
 }
 
-func (s *server) diskUsage(w http.ResponseWriter, r *http.Request, req request) error {
+// diskUsage answers in the shape of API 1.51 and older, the newest this
+// server speaks; the per-type totals of 1.52 arrive with that version.
+func (s *server) diskUsage(w http.ResponseWriter, r *http.Request, _ request) error {
 	du, err := s.opts.System.DiskUsage(r.Context())
 	if err != nil {
 		return err
 	}
-	if compareVersions(req.version, "1.52") < 0 {
-		writeJSON(w, http.StatusOK, toLegacyDiskUsage(du))
-		return nil
-	}
-	writeJSON(w, http.StatusOK, filterDiskUsage(du, r.URL.Query()["type"], boolValue(r.URL.Query(), "verbose")))
+	writeJSON(w, http.StatusOK, toLegacyDiskUsage(du))
 	return nil
 }
 
@@ -140,50 +137,4 @@ func toLegacyDiskUsage(du system.DiskUsage) legacyDiskUsage {
 		l.BuildCache = append(l.BuildCache, u.Items...)
 	}
 	return l
-}
-
-// filterDiskUsage keeps the requested object types (all when none are named)
-// and drops item lists unless verbose was asked for.
-func filterDiskUsage(du system.DiskUsage, types []string, verbose bool) system.DiskUsage {
-	want := func(t system.DiskUsageObject) bool {
-		if len(types) == 0 {
-			return true
-		}
-		for _, x := range types {
-			if strings.EqualFold(x, string(t)) {
-				return true
-			}
-		}
-		return false
-	}
-	var out system.DiskUsage
-	if u := du.ImageUsage; u != nil && want(system.ImageObject) {
-		c := *u
-		if !verbose {
-			c.Items = nil
-		}
-		out.ImageUsage = &c
-	}
-	if u := du.ContainerUsage; u != nil && want(system.ContainerObject) {
-		c := *u
-		if !verbose {
-			c.Items = nil
-		}
-		out.ContainerUsage = &c
-	}
-	if u := du.VolumeUsage; u != nil && want(system.VolumeObject) {
-		c := *u
-		if !verbose {
-			c.Items = nil
-		}
-		out.VolumeUsage = &c
-	}
-	if u := du.BuildCacheUsage; u != nil && want(system.BuildCacheObject) {
-		c := *u
-		if !verbose {
-			c.Items = nil
-		}
-		out.BuildCacheUsage = &c
-	}
-	return out
 }
