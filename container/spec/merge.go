@@ -2,6 +2,7 @@ package spec
 
 import (
 	"maps"
+	"path"
 	"slices"
 	"strings"
 
@@ -30,6 +31,9 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // may be given either the request or the stored merged config. The error
 // is "no command specified" when neither entrypoint nor cmd remains.
 func Merge(cfg *container.Config, img dockerspec.DockerOCIImageConfig) (*container.Config, error) {
+	if cfg.WorkingDir != "" && !path.IsAbs(cfg.WorkingDir) {
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
+	}
 	out := *cfg
 	if len(out.Entrypoint) == 0 {
 		if len(out.Cmd) == 0 {

@@ -84,6 +84,8 @@ func TestGenerateErrors(t *testing.T) {
 		{"relative tmpfs", func(in *Input) { in.HostConfig.Tmpfs = map[string]string{"run": ""} }, errdefs.ErrInvalidArgument, "must be absolute"},
 		{"bad device rule", func(in *Input) { in.HostConfig.DeviceCgroupRules = []string{"x 1:3 rwm"} }, errdefs.ErrInvalidArgument, "invalid device cgroup rule"},
 		{"no command", func(in *Input) { in.Image.Cmd = nil }, errdefs.ErrInvalidArgument, "no command specified"},
+		{"relative workdir", func(in *Input) { in.Config.WorkingDir = "srv" }, errdefs.ErrInvalidArgument,
+			"the working directory 'srv' is invalid, it needs to be an absolute path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
