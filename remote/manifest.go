@@ -29,7 +29,6 @@ const (
 	MaxBlobSize      = 1 << 40 // 1 TiB: more is a lie, not a layer
 	acceptManifests  = MediaTypeDockerManifest + ", " + MediaTypeDockerManifestList + ", " + ocispec.MediaTypeImageManifest + ", " + ocispec.MediaTypeImageIndex
 	maxTagsPages     = 10000
-	defaultTagsPage  = 1000
 	maxTagsPageBytes = 16 << 20
 )
 

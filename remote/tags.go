@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -19,7 +18,9 @@ import (
 // registry's Link pagination.
 func (s *Session) Tags(ctx context.Context, repo reference.Named) ([]string, error) {
 	var tags []string
-	next := &url.URL{Path: "/v2/" + reference.Path(repo) + "/tags/list", RawQuery: "n=" + strconv.Itoa(defaultTagsPage)}
+	// No n= on the first page: registries cap it differently (some reject
+	// a larger n with 400), and all of them paginate with Link.
+	next := &url.URL{Path: "/v2/" + reference.Path(repo) + "/tags/list"}
 	var ep endpoint
 	for page := 0; next != nil; page++ {
 		if page >= maxTagsPages {

@@ -71,6 +71,12 @@ func (s *Session) doEndpoint(ctx context.Context, ep endpoint, r request) (*http
 	delay := s.c.opts.RetryBackoff
 	for attempt := 0; ; attempt++ {
 		resp, err := s.send(ctx, ep, r, retried401)
+		var ae authError
+		if errors.As(err, &ae) {
+			// The token server's answer stands on its own (and it has its
+			// own host); retrying the registry cannot change it.
+			return nil, ae.err
+		}
 		if err != nil && ep.insecure && ep.scheme == "https" && ctx.Err() == nil && !errors.Is(err, errNoReplay) {
 			s.c.log.DebugContext(ctx, "https failed on insecure registry, trying http", "host", ep.host, "err", err)
 			ep.scheme = "http"
@@ -102,6 +108,13 @@ func (s *Session) doEndpoint(ctx context.Context, ep endpoint, r request) (*http
 		return resp, err
 	}
 }
+
+// authError marks a failure to obtain credentials for a request, as
+// opposed to a failure to reach the registry.
+type authError struct{ err error }
+
+func (e authError) Error() string { return e.err.Error() }
+func (e authError) Unwrap() error { return e.err }
 
 var (
 	errAgain    = errors.New("send again")
@@ -179,7 +192,7 @@ func (s *Session) send(ctx context.Context, ep endpoint, r request, fresh bool) 
 	// may point elsewhere).
 	if u.Host == ep.host {
 		if err := s.authorize(ctx, req, ep, r.scopes, fresh); err != nil {
-			return nil, err
+			return nil, authError{err}
 		}
 	}
 	hc, err := s.c.httpClient(ep)
