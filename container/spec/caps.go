@@ -8,7 +8,7 @@ import (
 	"berth/errdefs"
 )
 
-// DefaultCapabilities is Docker's default capability set, in Docker's order.
+// defaultCapabilities is Docker's default capability set, in Docker's order.
 var defaultCapabilities = []string{
 	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
 	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",

@@ -178,7 +178,7 @@ func DefaultSeccomp(goarch string, caps []string) *specs.LinuxSeccomp {
 	sc := &specs.LinuxSeccomp{
 		DefaultAction:   specs.ActErrno,
 		DefaultErrnoRet: &eperm,
-		Architectures:   seccompArches[goarch],
+		Architectures:   slices.Clone(seccompArches[goarch]),
 		Syscalls: []specs.LinuxSyscall{
 			{Names: allow, Action: specs.ActAllow},
 			{Names: []string{"socket"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{

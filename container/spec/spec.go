@@ -2,8 +2,17 @@
 // spec (config.json) with Docker's security defaults. Generate is a pure
 // function: everything it needs from the host (the resolved user, rlimits,
 // namespace paths, the init binary, cgroup version) is passed in Input, and
-// the small helpers that read the host (ResolveUser, HostRlimits,
-// HostLastCap, HostBoundingCaps) are separate, so specs are golden-tested.
+// the small helpers that read the host (ResolveUser, ResolveDevices,
+// HostRlimits, HostLastCap, HostBoundingCaps, HostDevices) are separate, so
+// specs are golden-tested (testdata/*.json, `go test -update` rewrites them).
+//
+// The container service is expected to use it like this:
+//
+//	merged, err := spec.Merge(req.Config, img.Config)        // at create; store merged
+//	user, err := spec.ResolveUser(rootfs, merged.User, hc.GroupAdd)
+//	devs, err := spec.ResolveDevices(hc.Devices)
+//	s, err := spec.Generate(spec.Input{ID: id, Config: merged, HostConfig: hc,
+//		Image: img.Config, Rootfs: rootfs, User: user, Devices: devs, ...})
 //
 // What is deliberately not in the spec:
 //   - the stop signal and timeout: the engine sends them, the runtime never
@@ -11,7 +20,13 @@
 //   - the working directory's creation: the caller creates Config.WorkingDir
 //     in the rootfs (owned by the user, as Docker does) before starting;
 //   - the hosts/hostname/resolv.conf contents: the caller writes them and
-//     passes their paths to bind.
+//     passes their paths to bind;
+//   - labels: they are engine metadata (inspect, filters), not runtime
+//     annotations; HostConfig.Annotations are passed through instead.
+//
+// On a cgroup v1 or hybrid host (like the one these tests run on) there is
+// no cgroup namespace by default and CgroupsPath names one directory per
+// v1 controller; on v2 a private cgroup namespace is the default.
 package spec
 
 import (
@@ -19,6 +34,7 @@ import (
 	"maps"
 	"path"
 	"runtime"
+	"slices"
 
 	"berth/errdefs"
 
@@ -163,7 +179,7 @@ func process(in Input, cfg *container.Config, caps []string, sec securityOpts) (
 		Terminal: cfg.Tty,
 		User: specs.User{
 			UID: in.User.UID, GID: in.User.GID,
-			AdditionalGids: in.User.AdditionalGids, Umask: hc.Umask,
+			AdditionalGids: slices.Clone(in.User.AdditionalGids), Umask: hc.Umask,
 		},
 		Args:            args,
 		Env:             processEnv(cfg.Env, in.Hostname, cfg.Tty, home),
@@ -186,9 +202,9 @@ func process(in Input, cfg *container.Config, caps []string, sec securityOpts) (
 // bounding set, as execve of a non-setuid binary would leave them.
 func processCaps(caps []string, uid uint32) *specs.LinuxCapabilities {
 	if uid != 0 {
-		return &specs.LinuxCapabilities{Bounding: caps}
+		return &specs.LinuxCapabilities{Bounding: slices.Clone(caps)}
 	}
-	return &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+	return &specs.LinuxCapabilities{Bounding: slices.Clone(caps), Effective: slices.Clone(caps), Permitted: slices.Clone(caps)}
 }
 
 func linuxSection(in Input, caps []string, sec securityOpts) (*specs.Linux, error) {
@@ -212,7 +228,7 @@ func linuxSection(in Input, caps []string, sec securityOpts) (*specs.Linux, erro
 		Sysctl:      sys,
 	}
 	if hc.Privileged {
-		l.Devices = in.HostDevices
+		l.Devices = slices.Clone(in.HostDevices)
 		res.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 		addMappedDevices(l, in.Devices)
 		return l, nil
@@ -228,13 +244,15 @@ func linuxSection(in Input, caps []string, sec securityOpts) (*specs.Linux, erro
 	}
 	addMappedDevices(l, in.Devices)
 	if !sec.systemPathsOpen {
-		l.MaskedPaths = defaultMaskedPaths
+		// Cloned so that a caller editing the spec cannot change the
+		// defaults of every later container.
+		l.MaskedPaths = slices.Clone(defaultMaskedPaths)
 		if hc.MaskedPaths != nil {
-			l.MaskedPaths = hc.MaskedPaths
+			l.MaskedPaths = slices.Clone(hc.MaskedPaths)
 		}
-		l.ReadonlyPaths = defaultReadonlyPaths
+		l.ReadonlyPaths = slices.Clone(defaultReadonlyPaths)
 		if hc.ReadonlyPaths != nil {
-			l.ReadonlyPaths = hc.ReadonlyPaths
+			l.ReadonlyPaths = slices.Clone(hc.ReadonlyPaths)
 		}
 	}
 	if !sec.seccompUnconfined {

@@ -295,3 +295,21 @@ func findMount2(s *specs.Spec, dst string) specs.Mount {
 	}
 	return specs.Mount{}
 }
+
+// Specs are edited by callers (the task layer adds hooks, tests tweak
+// them); editing one must not leak into the next.
+func TestGenerateDoesNotShareState(t *testing.T) {
+	t.Parallel()
+	a := mustGenerate(t, busyboxInput(nil))
+	a.Linux.MaskedPaths[0] = "/changed"
+	a.Linux.ReadonlyPaths[0] = "/changed"
+	a.Process.Capabilities.Effective[0] = "CAP_SYS_ADMIN"
+	a.Linux.Seccomp.Syscalls[0].Names[0] = "mount"
+	a.Linux.Seccomp.Architectures[0] = specs.ArchARM
+	b := mustGenerate(t, busyboxInput(nil))
+	if b.Linux.MaskedPaths[0] != "/proc/asound" || b.Linux.ReadonlyPaths[0] != "/proc/bus" ||
+		b.Process.Capabilities.Bounding[0] != "CAP_CHOWN" || a.Process.Capabilities.Bounding[0] != "CAP_CHOWN" ||
+		b.Linux.Seccomp.Syscalls[0].Names[0] != "accept" || b.Linux.Seccomp.Architectures[0] != specs.ArchX86_64 {
+		t.Fatalf("state shared between specs: %+v", b.Linux)
+	}
+}
