@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"berth/errdefs"
@@ -301,5 +302,36 @@ func TestMirrorFallback(t *testing.T) {
 	rc.Close()
 	if origin.requests.Load() != before {
 		t.Error("origin asked although the mirror had the blob")
+	}
+}
+
+func TestBearerMountScopes(t *testing.T) {
+	t.Parallel()
+	ts := newTokenServer(t)
+	fs := newFaultServer(t, false)
+	fs.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if r.Method == http.MethodPost && ts.allows(tok, "dst/app", "push") && ts.allows(tok, "src/app", "pull") {
+			w.WriteHeader(http.StatusCreated)
+			return true
+		}
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="test-registry",scope="repository:dst/app:pull,push"`, ts.URL))
+		writeRegistryError(w, http.StatusUnauthorized, "UNAUTHORIZED")
+		return true
+	}
+	s := testClient(t, Options{}).Session(staticCreds(credentials.AuthConfig{Username: "alice", Password: "pw"}))
+	desc := ocispec.Descriptor{Digest: digest.FromString("abc"), Size: 3}
+	mounted, err := s.MountBlob(context.Background(), mustRef(t, fs.host()+"/dst/app"), "src/app", desc)
+	if err != nil || !mounted {
+		t.Fatalf("MountBlob = %v, %v", mounted, err)
+	}
+	// Both scopes travel as repeated scope parameters of one request.
+	if calls := ts.callLog(); len(calls) != 1 || calls[0] != "GET alice repository:dst/app:pull,push repository:src/app:pull" {
+		t.Fatalf("token requests: %q", calls)
+	}
+	// Anonymous callers get pull only: the registry refuses the mount.
+	anon := testClient(t, Options{}).Session(nil)
+	if _, err := anon.MountBlob(context.Background(), mustRef(t, fs.host()+"/dst/app"), "src/app", desc); !errors.Is(err, errdefs.ErrUnauthenticated) {
+		t.Fatalf("anonymous mount: %v", err)
 	}
 }

@@ -193,3 +193,31 @@ func TestForRegistry(t *testing.T) {
 		}
 	}
 }
+
+func TestEndpoints(t *testing.T) {
+	t.Parallel()
+	c := New(Options{Mirrors: []string{"https://mirror.example", "127.0.0.1:5001"}})
+	tests := []struct {
+		domain string
+		pull   bool
+		want   []string
+	}{
+		{"docker.io", true, []string{"https://mirror.example/v2/", "https://127.0.0.1:5001/v2/", "https://registry-1.docker.io/v2/"}},
+		{"docker.io", false, []string{"https://registry-1.docker.io/v2/"}},
+		{"quay.example", true, []string{"https://mirror.example/v2/?ns=quay.example", "https://127.0.0.1:5001/v2/?ns=quay.example", "https://quay.example/v2/"}},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, ep := range c.endpoints(tt.domain, tt.pull) {
+			got = append(got, ep.url("/v2/").String())
+		}
+		if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("endpoints(%s, pull=%v) = %v, want %v", tt.domain, tt.pull, got, tt.want)
+		}
+	}
+	for in, want := range map[string]string{"https://index.docker.io/v1/": "docker.io", "registry-1.docker.io": "docker.io", "Reg.Example:5000/": "reg.example:5000"} {
+		if got := normalizeHost(in); got != want {
+			t.Errorf("normalizeHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
