@@ -10,6 +10,16 @@
 // handed to another: cached tokens are keyed by host, scope and a hash of the
 // credentials.
 //
+// Typical use, a pull:
+//
+//	c := remote.New(remote.Options{Insecure: cfg.InsecureRegistries})   // once
+//	s := c.Session(remote.ForRegistry(authFromHeader))                   // per request
+//	res, err := s.Resolve(ctx, ref, platform)                            // manifest, verified
+//	rc, err := s.FetchBlob(ctx, res.Ref, res.Parsed.Layers[i], offset)   // resumable stream
+//
+// and a push: BlobExists, else MountBlob from a repository known to hold
+// the blob, else PushBlob; then PushManifest.
+//
 // Certificates are read from
 //
 //	<CertsDir>/<host[:port]>/*.crt            extra root CAs
