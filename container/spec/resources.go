@@ -87,9 +87,9 @@ func rlimitType(name string) string { return "RLIMIT_" + strings.ToUpper(name) }
 // resources converts the cgroup settings. Only what was asked for is set,
 // so a default container writes no limits (which would need controllers,
 // and on a host without CAP_SYS_RESOURCE could not always be raised).
-func resources(r container.Resources, hostCPUs int) (*specs.LinuxResources, error) {
+func resources(r container.Resources, hostCPUs int, noSwap bool) (*specs.LinuxResources, error) {
 	out := &specs.LinuxResources{}
-	mem, err := memory(r)
+	mem, err := memory(r, noSwap)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func resources(r container.Resources, hostCPUs int) (*specs.LinuxResources, erro
 	return out, nil
 }
 
-func memory(r container.Resources) (*specs.LinuxMemory, error) {
+func memory(r container.Resources, noSwap bool) (*specs.LinuxMemory, error) {
 	if r.Memory != 0 && r.Memory < MinMemory {
 		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "Minimum memory limit allowed is 6MB")
 	}
@@ -141,7 +141,10 @@ func memory(r container.Resources) (*specs.LinuxMemory, error) {
 		if swap == 0 {
 			swap = 2 * limit
 		}
-		m.Limit, m.Swap, set = &limit, &swap, true
+		m.Limit, set = &limit, true
+		if !noSwap {
+			m.Swap = &swap
+		}
 	}
 	if r.MemoryReservation > 0 {
 		v := r.MemoryReservation

@@ -89,6 +89,10 @@ type Input struct {
 	Arch string
 	// HostCPUs bounds --cpus; 0 skips the check.
 	HostCPUs int
+	// NoSwapLimit says the kernel has no swap accounting (v1 without
+	// memory.memsw.*): swap settings are then dropped, as Docker does,
+	// instead of making the runtime fail; warning the user is the caller's.
+	NoSwapLimit bool
 	// CapLastCap and HostBounding bound the "all capabilities" set (see
 	// HostLastCap, HostBoundingCaps); zero values mean every known one.
 	CapLastCap   int
@@ -209,7 +213,7 @@ func processCaps(caps []string, uid uint32) *specs.LinuxCapabilities {
 
 func linuxSection(in Input, caps []string, sec securityOpts) (*specs.Linux, error) {
 	hc := in.HostConfig
-	res, err := resources(hc.Resources, in.HostCPUs)
+	res, err := resources(hc.Resources, in.HostCPUs, in.NoSwapLimit)
 	if err != nil {
 		return nil, err
 	}

@@ -246,6 +246,10 @@ func TestGenerateRules(t *testing.T) {
 			func(s *specs.Spec) bool {
 				return *s.Linux.Resources.Memory.Limit == 512<<20 && *s.Linux.Resources.Memory.Swap == 1<<30
 			}},
+		{"no swap accounting drops swap", func(in *Input) { in.HostConfig.Memory, in.NoSwapLimit = 512<<20, true },
+			func(s *specs.Spec) bool {
+				return *s.Linux.Resources.Memory.Limit == 512<<20 && s.Linux.Resources.Memory.Swap == nil
+			}},
 		{"memory swap unlimited", func(in *Input) { in.HostConfig.Memory, in.HostConfig.MemorySwap = 512<<20, -1 },
 			func(s *specs.Spec) bool { return *s.Linux.Resources.Memory.Swap == -1 }},
 		{"cpus to quota", func(in *Input) { in.HostConfig.NanoCPUs = 1.5e9 },
