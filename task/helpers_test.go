@@ -114,7 +114,7 @@ func testSpec(t testing.TB, id string, bs bundleSpec) *specs.Spec {
 		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace})
 	}
 	return &specs.Spec{
-		Version:  specs.Version,
+		Version:  "1.0.2", // crun 1.8 rejects newer spec versions
 		Root:     &specs.Root{Path: "rootfs"},
 		Hostname: "berth-test",
 		Process: &specs.Process{
@@ -149,6 +149,8 @@ func removeCgroups(id string) {
 	more, _ := filepath.Glob("/sys/fs/cgroup/berth-test/" + id)
 	for _, d := range append(dirs, more...) {
 		_ = unix.Rmdir(d)
+		// Busy while other tests still have containers there.
+		_ = unix.Rmdir(filepath.Dir(d))
 	}
 }
 

@@ -211,7 +211,8 @@ func (r *Runtime) Exec(ctx context.Context, id string, proc *specs.Process, opts
 
 // run execs the runtime with this daemon's root and a private JSON log, and
 // turns a failure into a RuntimeError carrying the runtime's last message.
-// When io has no stdout, stdout is captured and returned.
+// io is the stdio of the process create and exec start (nil: /dev/null);
+// other subcommands' stdout is captured and returned.
 func (r *Runtime) run(ctx context.Context, op, id string, io IO, args ...string) ([]byte, error) {
 	logf, err := os.CreateTemp("", "berth-"+r.Name()+"-*.log")
 	if err != nil {
@@ -225,12 +226,12 @@ func (r *Runtime) run(ctx context.Context, op, id string, io IO, args ...string)
 	cmd := exec.CommandContext(ctx, r.binary, full...)
 	cmd.Stdin = io.Stdin
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if io.Stdout != nil {
-		cmd.Stdout = io.Stdout
-	}
-	if io.Stderr != nil {
-		cmd.Stderr = io.Stderr
+	if op == "create" || op == "exec" {
+		// The process inherits these: a pipe here would keep cmd.Wait
+		// waiting for as long as the container runs. Errors come from the log.
+		cmd.Stdout, cmd.Stderr = io.Stdout, io.Stderr
+	} else {
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	}
 	runErr := cmd.Run()
 	if runErr == nil {

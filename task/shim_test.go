@@ -3,7 +3,6 @@ package task
 import (
 	"errors"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,22 +13,6 @@ import (
 
 	"berth/errdefs"
 )
-
-// runtimesUnderTest returns runc, and crun when this host lets crun run a
-// container; otherwise the test is told crun's own reason.
-func runtimesUnderTest(t *testing.T) map[string]string {
-	out := map[string]string{"runc": RuncPath}
-	if _, err := os.Stat(CrunPath); err != nil {
-		t.Logf("crun not tested: %v", err)
-		return out
-	}
-	if err := HybridCgroupProblem(); err != nil {
-		t.Logf("crun not tested: %v", err)
-		return out
-	}
-	out["crun"] = CrunPath
-	return out
-}
 
 func TestShimExitStatus(t *testing.T) {
 	requireRoot(t)
