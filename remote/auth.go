@@ -127,43 +127,61 @@ type tokenResponse struct {
 	RefreshToken string    `json:"refresh_token"`
 }
 
-// fetchToken asks the challenge's realm for a token covering scopes.
-// offline asks for a refresh token too (login).
+// fetchToken asks the challenge's realm for a token covering scopes,
+// retrying transient failures like any registry request. offline asks for
+// a refresh token too (login).
 func (c *Client) fetchToken(ctx context.Context, ch challenge, scopes []string, auth credentials.AuthConfig, offline bool) (tokenResponse, error) {
+	delay := c.opts.RetryBackoff
+	for attempt := 0; ; attempt++ {
+		tr, transient, err := c.tryToken(ctx, ch, scopes, auth, offline)
+		if err == nil || !transient || attempt >= c.opts.MaxRetries || ctx.Err() != nil {
+			return tr, err
+		}
+		c.log.DebugContext(ctx, "retrying token request", "err", err, "delay", delay)
+		if err := sleep(ctx, delay); err != nil {
+			return tokenResponse{}, err
+		}
+		delay = min(delay*2, maxBackoff)
+	}
+}
+
+// tryToken makes one token request; transient reports whether a retry
+// may succeed.
+func (c *Client) tryToken(ctx context.Context, ch challenge, scopes []string, auth credentials.AuthConfig, offline bool) (_ tokenResponse, transient bool, _ error) {
 	req, err := tokenRequest(ctx, ch, scopes, auth, offline)
 	if err != nil {
-		return tokenResponse{}, err
+		return tokenResponse{}, false, err
 	}
 	realm := req.URL.Host
 	req.Header.Set("User-Agent", c.opts.UserAgent)
 	// The realm may be another host; its TLS policy is its own.
 	hc, err := c.httpClient(endpoint{host: realm, insecure: c.isInsecure(realm)})
 	if err != nil {
-		return tokenResponse{}, err
+		return tokenResponse{}, false, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return tokenResponse{}, fmt.Errorf("token from %s: %w: %w", realm, err, errdefs.ErrUnavailable)
+		return tokenResponse{}, true, fmt.Errorf("token from %s: %w: %w", realm, err, errdefs.ErrUnavailable)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return tokenResponse{}, fmt.Errorf("token from %s: %w", realm, responseError(resp))
+		return tokenResponse{}, retryableStatus(resp.StatusCode), fmt.Errorf("token from %s: %w", realm, responseError(resp))
 	}
 	var tr tokenResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tr); err != nil {
-		return tokenResponse{}, fmt.Errorf("token from %s: decode: %v: %w", realm, err, errdefs.ErrInvalidArgument)
+		return tokenResponse{}, false, fmt.Errorf("token from %s: decode: %v: %w", realm, err, errdefs.ErrInvalidArgument)
 	}
 	if tr.Token == "" {
 		tr.Token = tr.AccessToken
 	}
 	if tr.Token == "" {
-		return tokenResponse{}, fmt.Errorf("token from %s: empty token: %w", realm, errdefs.ErrUnauthenticated)
+		return tokenResponse{}, false, fmt.Errorf("token from %s: empty token: %w", realm, errdefs.ErrUnauthenticated)
 	}
 	// The spec's floor: a token lives at least 60 s.
 	if tr.ExpiresIn < 60 {
 		tr.ExpiresIn = 60
 	}
-	return tr, nil
+	return tr, false, nil
 }
 
 // tokenRequest builds the token request. With an identity token it is the

@@ -50,6 +50,7 @@ type tokenServer struct {
 	revoked map[string]bool
 	calls   []string // method + grant or basic user + scopes
 	n       int
+	fail    int // answer this many requests with 503 first
 }
 
 func newTokenServer(t *testing.T) *tokenServer {
@@ -62,6 +63,11 @@ func newTokenServer(t *testing.T) *tokenServer {
 func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	if ts.fail > 0 {
+		ts.fail--
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	var who, scopes string
 	resp := map[string]any{}
 	switch r.Method {
@@ -333,5 +339,25 @@ func TestBearerMountScopes(t *testing.T) {
 	anon := testClient(t, Options{}).Session(nil)
 	if _, err := anon.MountBlob(context.Background(), mustRef(t, fs.host()+"/dst/app"), "src/app", desc); !errors.Is(err, errdefs.ErrUnauthenticated) {
 		t.Fatalf("anonymous mount: %v", err)
+	}
+}
+
+func TestTokenServerRetry(t *testing.T) {
+	t.Parallel()
+	ts := newTokenServer(t)
+	ts.fail = 2
+	fs := bearerRegistry(t, ts)
+	cfg := fs.addBlob([]byte("{}"))
+	fs.addManifest("v1", ocispec.MediaTypeImageManifest, imageManifest(t, ocispec.MediaTypeImageManifest, cfg))
+	s := testClient(t, Options{}).Session(nil)
+	if _, err := s.Resolve(context.Background(), mustRef(t, fs.host()+"/app:v1"), ocispec.Platform{}); err != nil {
+		t.Fatalf("token server recovering from 503: %v", err)
+	}
+	ts.mu.Lock()
+	ts.fail = 100
+	ts.mu.Unlock()
+	s = testClient(t, Options{MaxRetries: 2}).Session(nil)
+	if _, err := s.Resolve(context.Background(), mustRef(t, fs.host()+"/app:v1"), ocispec.Platform{}); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("token server down: %v, want unavailable", err)
 	}
 }

@@ -252,6 +252,17 @@ func TestRealRegistryPushPull(t *testing.T) {
 		if mounted, err := s.MountBlob(ctx, other, "berth/nowhere", img.layers[1]); err != nil || mounted {
 			t.Fatalf("MountBlob from empty repo = %v, %v", mounted, err)
 		}
+		empty := ocispec.Descriptor{Digest: digest.FromBytes(nil), Size: 0}
+		if err := s.PushBlob(ctx, mustRef(t, repo), empty, bytes.NewReader(nil)); err != nil {
+			t.Fatalf("push empty blob: %v", err)
+		}
+		if rc, err := s.FetchBlob(ctx, mustRef(t, repo), empty, 0); err != nil {
+			t.Fatalf("fetch empty blob: %v", err)
+		} else if b, err := io.ReadAll(rc); err != nil || len(b) != 0 {
+			t.Fatalf("empty blob read %d bytes, %v", len(b), err)
+		} else {
+			rc.Close()
+		}
 		if _, err := s.Resolve(ctx, mustRef(t, repo+":nope"), ocispec.Platform{}); !errors.Is(err, errdefs.ErrNotFound) {
 			t.Fatalf("missing tag: %v", err)
 		}
