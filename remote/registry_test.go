@@ -215,6 +215,10 @@ func TestRealRegistryPushPull(t *testing.T) {
 		if res.Descriptor.Digest != pushed || !bytes.Equal(res.Manifest, img.manifest) || res.Index != nil {
 			t.Fatalf("resolved %s, want %s", res.Descriptor.Digest, pushed)
 		}
+		head, err := s.Head(ctx, mustRef(t, repo+":v1"))
+		if err != nil || head.Digest != pushed || head.Size != int64(len(img.manifest)) || head.MediaType != MediaTypeDockerManifest {
+			t.Fatalf("Head = %+v, %v", head, err)
+		}
 		for _, desc := range append([]ocispec.Descriptor{res.Parsed.Config}, res.Parsed.Layers...) {
 			rc, err := s.FetchBlob(ctx, res.Ref, desc, 0)
 			if err != nil {

@@ -163,3 +163,43 @@ func pullScope(ref reference.Named) string {
 func pushScope(ref reference.Named) string {
 	return "repository:" + reference.Path(ref) + ":pull,push"
 }
+
+// Head asks for the descriptor of the manifest ref names without fetching
+// it (HEAD), so a caller can find that its copy is current. The digest is
+// the registry's Docker-Content-Digest, unverifiable until the bytes are
+// fetched; a registry that does not send it yields ErrNotImplemented, and
+// the caller falls back to Resolve.
+func (s *Session) Head(ctx context.Context, ref reference.Named) (ocispec.Descriptor, error) {
+	ref = reference.TagNameOnly(ref)
+	target := ""
+	if d, ok := ref.(reference.Digested); ok {
+		target = d.Digest().String()
+	} else {
+		target = ref.(reference.Tagged).Tag()
+	}
+	resp, _, err := s.do(ctx, request{
+		method: http.MethodHead, domain: reference.Domain(ref),
+		path:   "/v2/" + reference.Path(ref) + "/manifests/" + target,
+		header: http.Header{"Accept": {acceptManifests}},
+		scopes: []string{pullScope(ref)}, pull: true, idempotent: true,
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest %s: %w", reference.FamiliarString(ref), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest for %s: %w", reference.FamiliarString(ref), responseError(resp))
+	}
+	dgst, err := digest.Parse(resp.Header.Get("Docker-Content-Digest"))
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest %s: no usable Docker-Content-Digest: %w", reference.FamiliarString(ref), errdefs.ErrNotImplemented)
+	}
+	if d, ok := ref.(reference.Digested); ok && d.Digest() != dgst {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest %s: registry reports digest %s: %w", reference.FamiliarString(ref), dgst, errdefs.ErrInvalidArgument)
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if resp.ContentLength < 0 || resp.ContentLength > MaxManifestSize {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest %s: size %d: %w", reference.FamiliarString(ref), resp.ContentLength, errdefs.ErrInvalidArgument)
+	}
+	return ocispec.Descriptor{MediaType: mt, Digest: dgst, Size: resp.ContentLength}, nil
+}
