@@ -62,13 +62,15 @@ func ParseUlimit(s string) (*container.Ulimit, error) {
 type securityOpts struct {
 	noNewPrivileges   bool
 	seccompUnconfined bool
+	seccompProfile    string
 	systemPathsOpen   bool
 	apparmor          string
 }
 
 // parseSecurityOpts accepts "key=value" and the legacy "key:value".
-// Custom seccomp profiles and SELinux labels are refused rather than
-// silently ignored, so a user never believes a policy is in force.
+// A custom seccomp profile arrives as its JSON text (the CLI reads the
+// file). SELinux labels are refused rather than silently ignored, so a user
+// never believes a policy is in force.
 func parseSecurityOpts(opts []string) (securityOpts, error) {
 	var s securityOpts
 	for i, opt := range opts {
@@ -93,7 +95,7 @@ func parseSecurityOpts(opts []string) (securityOpts, error) {
 		case k == "seccomp" && v == "unconfined":
 			s.seccompUnconfined = true
 		case k == "seccomp":
-			return s, fmt.Errorf("security-opt seccomp: custom profiles: %w", errdefs.ErrNotImplemented)
+			s.seccompProfile = v
 		case k == "systempaths" && v == "unconfined":
 			s.systemPathsOpen = true
 		case k == "apparmor":

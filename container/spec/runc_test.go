@@ -34,6 +34,7 @@ for p in $MASKED; do
 done
 echo "nofile=$(ulimit -Sn):$(ulimit -Hn)"
 if [ -c /dev/mynull ] && echo x > /dev/mynull; then echo "mydev=$(stat -c %t:%T /dev/mynull)"; fi
+if mkdir /tmp/probedir 2>/dev/null && rmdir /tmp/probedir; then echo mkdir=ok; else echo mkdir=denied; fi
 if touch /probe 2>/dev/null; then echo rootfs=rw; else echo rootfs=ro; fi
 if echo x > /proc/sys/kernel/domainname 2>/dev/null; then echo procsys=rw; else echo procsys=ro; fi
 if mount -t tmpfs t /mnt 2>/dev/null; then echo mount=ok; else echo mount=denied; fi
@@ -70,7 +71,7 @@ func TestRuncRun(t *testing.T) {
 			name: "default root",
 			want: append([]string{"ids=0:0:0 10", "hostname=spectest", "cwd=/", "etchostname=spectest",
 				"CapEff=00000000a80425fb", "CapBnd=00000000a80425fb", "Seccomp=2", "NoNewPrivs=0",
-				"procsys=ro", "mount=denied", "rootfs=rw",
+				"procsys=ro", "mount=denied", "rootfs=rw", "mkdir=ok",
 				"env:HOSTNAME=spectest", "env:HOME=/root", "env:PATH=" + DefaultPath, "env:FROM_IMAGE=1"}, masked...),
 		},
 		{
@@ -99,6 +100,14 @@ func TestRuncRun(t *testing.T) {
 			},
 			want: append([]string{"CapEff=00000000a82425fb", "Seccomp=2", "NoNewPrivs=1", "mount=ok",
 				"nofile=512:1024", "rootfs=ro", "mydev=1:3"}, masked...),
+		},
+		{
+			name: "custom seccomp profile denies mkdir",
+			change: func(in *Input) {
+				in.HostConfig.SecurityOpt = []string{`seccomp={"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+					{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}`}
+			},
+			want: append([]string{"Seccomp=2", "mkdir=denied", "mount=denied", "CapEff=00000000a80425fb"}, masked...),
 		},
 		{
 			name: "privileged",
@@ -235,7 +244,7 @@ func busyboxRootfs(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), bb, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range []string{"sh", "id", "hostname", "pwd", "cat", "grep", "tr", "sed", "wc", "stat", "ls", "touch", "env", "echo", "mount"} {
+	for _, a := range []string{"sh", "id", "hostname", "pwd", "cat", "grep", "tr", "sed", "wc", "stat", "ls", "touch", "mkdir", "rmdir", "env", "echo", "mount"} {
 		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
 			t.Fatal(err)
 		}

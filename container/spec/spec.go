@@ -89,6 +89,11 @@ type Input struct {
 	Arch string
 	// HostCPUs bounds --cpus; 0 skips the check.
 	HostCPUs int
+	// SeccompProfile is the daemon's default profile in Docker's format
+	// (--seccomp-profile); nil means the built-in DefaultSeccomp.
+	SeccompProfile []byte
+	// KernelRelease (uname -r) decides profile rules with a minKernel.
+	KernelRelease string
 	// NoSwapLimit says the kernel has no swap accounting (v1 without
 	// memory.memsw.*): swap settings are then dropped, as Docker does,
 	// instead of making the runtime fail; warning the user is the caller's.
@@ -259,14 +264,31 @@ func linuxSection(in Input, caps []string, sec securityOpts) (*specs.Linux, erro
 			l.ReadonlyPaths = slices.Clone(hc.ReadonlyPaths)
 		}
 	}
-	if !sec.seccompUnconfined {
-		arch := in.Arch
-		if arch == "" {
-			arch = runtime.GOARCH
-		}
-		l.Seccomp = DefaultSeccomp(arch, caps)
+	sc, err := seccompFor(in, caps, sec)
+	if err != nil {
+		return nil, err
 	}
+	l.Seccomp = sc
 	return l, nil
+}
+
+// seccompFor picks the profile: none when unconfined, else the
+// container's own, the daemon's, or the built-in default.
+func seccompFor(in Input, caps []string, sec securityOpts) (*specs.LinuxSeccomp, error) {
+	if sec.seccompUnconfined {
+		return nil, nil
+	}
+	arch := in.Arch
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	switch {
+	case sec.seccompProfile != "":
+		return SeccompFromProfile([]byte(sec.seccompProfile), arch, caps, in.KernelRelease)
+	case in.SeccompProfile != nil:
+		return SeccompFromProfile(in.SeccompProfile, arch, caps, in.KernelRelease)
+	}
+	return DefaultSeccomp(arch, caps), nil
 }
 
 func cgroupsPath(in Input) string {

@@ -74,7 +74,8 @@ func TestGenerateErrors(t *testing.T) {
 		{"bad cap", func(in *Input) { in.HostConfig.CapAdd = []string{"NOT_A_CAP"} }, errdefs.ErrInvalidArgument, `unknown capability: "CAP_NOT_A_CAP"`},
 		{"init without binary", func(in *Input) { yes := true; in.HostConfig.Init = &yes }, errdefs.ErrFailedPrecondition, "--init"},
 		{"bad security opt", func(in *Input) { in.HostConfig.SecurityOpt = []string{"foo"} }, errdefs.ErrInvalidArgument, `invalid --security-opt 1: "foo"`},
-		{"custom seccomp profile", func(in *Input) { in.HostConfig.SecurityOpt = []string{`seccomp={"defaultAction":"SCMP_ACT_ALLOW"}`} }, errdefs.ErrNotImplemented, "custom profiles"},
+		{"custom seccomp profile not JSON", func(in *Input) { in.HostConfig.SecurityOpt = []string{`seccomp={"defaultAction":`} }, errdefs.ErrInvalidArgument, "seccomp profile"},
+		{"selinux label", func(in *Input) { in.HostConfig.SecurityOpt = []string{"label=user:USER"} }, errdefs.ErrNotImplemented, "SELinux"},
 		{"non-namespaced sysctl", func(in *Input) { in.HostConfig.Sysctls = map[string]string{"vm.swappiness": "1"} }, errdefs.ErrInvalidArgument, "not namespaced"},
 		{"net sysctl on host network", func(in *Input) {
 			in.HostConfig.NetworkMode = "host"
