@@ -89,9 +89,14 @@ func (s *Session) PushBlob(ctx context.Context, ref reference.Named, desc ocispe
 	if err != nil {
 		return fmt.Errorf("push blob %s: start upload: %w", desc.Digest, err)
 	}
+	chunk := s.c.opts.ChunkSize
+	// The registry may demand bigger chunks than configured (all but the last).
+	if m, err := strconv.ParseInt(resp.Header.Get("OCI-Chunk-Min-Length"), 10, 64); err == nil && chunk > 0 && m > chunk {
+		chunk = m
+	}
 	h := desc.Digest.Algorithm().Hash()
 	up := &upload{s: s, ref: ref, ep: ep, loc: loc}
-	if err := up.send(ctx, io.TeeReader(io.LimitReader(r, desc.Size), h), desc.Size, s.c.opts.ChunkSize); err != nil {
+	if err := up.send(ctx, io.TeeReader(io.LimitReader(r, desc.Size), h), desc.Size, chunk); err != nil {
 		s.cancelUpload(ctx, ref, ep, up.loc)
 		return fmt.Errorf("push blob %s: %w", desc.Digest, err)
 	}

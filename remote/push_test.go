@@ -26,6 +26,7 @@ type uploadServer struct {
 	*httptest.Server
 	mu        sync.Mutex
 	absolute  bool
+	minChunk  int // sent as OCI-Chunk-Min-Length when positive
 	sessions  map[string]*bytes.Buffer
 	blobs     map[digest.Digest][]byte
 	cancelled int
@@ -62,6 +63,9 @@ func (us *uploadServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		id := strconv.Itoa(len(us.sessions) + 1)
 		us.sessions[id] = &bytes.Buffer{}
+		if us.minChunk > 0 {
+			w.Header().Set("OCI-Chunk-Min-Length", strconv.Itoa(us.minChunk))
+		}
 		w.Header().Set("Location", us.location(id, 0))
 		w.WriteHeader(http.StatusAccepted)
 	case strings.HasPrefix(p, "/v2/app/blobs/uploads/"):
@@ -122,21 +126,24 @@ func TestPushBlob(t *testing.T) {
 		name        string
 		absolute    bool
 		chunk       int64
+		minChunk    int
 		body        []byte
 		wantPatches int
 		wantErr     error
 	}{
-		{"relative monolithic", false, 0, data, 1, nil},
-		{"absolute monolithic", true, 0, data, 1, nil},
-		{"chunked", false, 100000, data, 3, nil},
-		{"chunked uneven", true, 128 << 10, data, 3, nil},
-		{"corrupt source", false, 0, append([]byte{data[0] ^ 1}, data[1:]...), 1, errdefs.ErrInvalidArgument},
-		{"short source", false, 100000, data[:250000], 3, io.ErrUnexpectedEOF},
+		{"relative monolithic", false, 0, 0, data, 1, nil},
+		{"absolute monolithic", true, 0, 0, data, 1, nil},
+		{"chunked", false, 100000, 0, data, 3, nil},
+		{"chunked uneven", true, 128 << 10, 0, data, 3, nil},
+		{"registry minimum chunk", false, 100000, 150000, data, 2, nil},
+		{"corrupt source", false, 0, 0, append([]byte{data[0] ^ 1}, data[1:]...), 1, errdefs.ErrInvalidArgument},
+		{"short source", false, 100000, 0, data[:250000], 3, io.ErrUnexpectedEOF},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			us := newUploadServer(t, tt.absolute)
+			us.minChunk = tt.minChunk
 			c := testClient(t, Options{ChunkSize: tt.chunk})
 			c.plainHTTP[strings.TrimPrefix(us.URL, "http://")] = true
 			s := c.Session(nil)
