@@ -161,6 +161,28 @@ func TestApplySymlinksAreData(t *testing.T) {
 					t.Errorf("h is not a link of the symlink s")
 				}
 			}},
+		{name: "whiteout removes an outward symlink, not its target",
+			layer: func(t *testing.T, j *jail) []byte {
+				return layer(t, ent{name: "s", typ: tar.TypeSymlink, link: j.sentinel})
+			},
+			check: func(t *testing.T, j *jail) {
+				apply(t, j.root, layer(t, ent{name: ".wh.s"}), WhiteoutDelete)
+				if _, ok := lstat(t, filepath.Join(j.root, "s")); ok {
+					t.Error("s survived its whiteout")
+				}
+			}},
+		{name: "opaque removes outward symlinks, not their targets",
+			layer: func(t *testing.T, j *jail) []byte {
+				return layer(t, ent{name: "d/", typ: tar.TypeDir},
+					ent{name: "d/s", typ: tar.TypeSymlink, link: j.sentinel},
+					ent{name: "d/k", typ: tar.TypeSymlink, link: "../../sentinel/keep"})
+			},
+			check: func(t *testing.T, j *jail) {
+				apply(t, j.root, layer(t, ent{name: "d/.wh..wh..opq"}), WhiteoutDelete)
+				if got := dirNames(t, filepath.Join(j.root, "d")); len(got) != 0 {
+					t.Errorf("opaque d still holds %v", got)
+				}
+			}},
 		{name: "absolute and dotdot targets kept",
 			layer: func(t *testing.T, j *jail) []byte {
 				return layer(t, ent{name: "bin/sh", typ: tar.TypeSymlink, link: "/bin/busybox"},
