@@ -176,13 +176,6 @@ func process(in Input, cfg *container.Config, caps []string, sec securityOpts) (
 	if cwd == "" {
 		cwd = "/"
 	}
-	home := in.User.Home
-	if home == "" {
-		home = "/"
-		if in.User.UID == 0 {
-			home = "/root"
-		}
-	}
 	oom := hc.OomScoreAdj
 	p := &specs.Process{
 		Terminal: cfg.Tty,
@@ -191,7 +184,7 @@ func process(in Input, cfg *container.Config, caps []string, sec securityOpts) (
 			AdditionalGids: slices.Clone(in.User.AdditionalGids), Umask: hc.Umask,
 		},
 		Args:            args,
-		Env:             processEnv(cfg.Env, in.Hostname, cfg.Tty, home),
+		Env:             processEnv(cfg.Env, in.Hostname, cfg.Tty, homeOf(in.User)),
 		Cwd:             path.Clean("/" + cwd),
 		Capabilities:    processCaps(caps, in.User.UID),
 		Rlimits:         rl,
