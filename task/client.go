@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"berth/errdefs"
 )
@@ -101,7 +102,12 @@ func StartShim(ctx context.Context, opts ShimOptions) (*Shim, error) {
 		}
 		return &Shim{stateDir: opts.StateDir, pid: cmd.Process.Pid, initPid: resp.Pid}, nil
 	case <-ctx.Done():
-		// The shim is left to finish; its ready report goes nowhere.
+		// Undo what the shim may have created: it would otherwise run on
+		// with nobody knowing its container.
+		_ = cmd.Process.Kill()
+		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = opts.Runtime.Delete(dctx, opts.ID, true)
 		return nil, fmt.Errorf("shim %s: %w", opts.ID, ctx.Err())
 	}
 }
@@ -229,7 +235,7 @@ func (s *Shim) Resume(ctx context.Context) error {
 // Delete removes the container from the runtime (with force even while it
 // runs: it is killed) and ends the shim. It returns the exit status.
 func (s *Shim) Delete(ctx context.Context, force bool) (ExitStatus, error) {
-	resp, err := s.call(ctx, request{Op: opDelete, All: force})
+	resp, err := s.call(ctx, request{Op: opDelete, Force: force})
 	if err != nil {
 		return ExitStatus{}, err
 	}

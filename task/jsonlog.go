@@ -44,6 +44,7 @@ type jsonLog struct {
 	f       *os.File
 	size    int64
 	pending map[string][]byte // a stream's unterminated line
+	closed  bool              // output that outlives the init is dropped
 }
 
 func openJSONLog(cfg LogConfig) (*jsonLog, error) {
@@ -66,6 +67,9 @@ func openJSONLog(cfg LogConfig) (*jsonLog, error) {
 func (l *jsonLog) write(stream string, p []byte, now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
 	buf := append(l.pending[stream], p...)
 	for {
 		i := bytes.IndexByte(buf, '\n')
@@ -91,6 +95,7 @@ func (l *jsonLog) write(stream string, p []byte, now time.Time) error {
 func (l *jsonLog) close(now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.closed = true
 	var firstErr error
 	for _, stream := range []string{"stdout", "stderr"} {
 		if p := l.pending[stream]; len(p) > 0 {

@@ -30,7 +30,7 @@ import (
 //	exec     exec (id), process                  pid then the stream
 //	pause    -                                   -
 //	resume   -                                   -
-//	delete   -                                   exit; the shim then exits
+//	delete   force                               exit; the shim then exits
 const (
 	opState  = "state"
 	opStart  = "start"
@@ -56,6 +56,7 @@ type request struct {
 	Op         string         `json:"op"`
 	Signal     int            `json:"signal,omitempty"`
 	All        bool           `json:"all,omitempty"`
+	Force      bool           `json:"force,omitempty"`
 	Exec       string         `json:"exec,omitempty"`
 	Width      uint16         `json:"width,omitempty"`
 	Height     uint16         `json:"height,omitempty"`

@@ -225,7 +225,10 @@ func (s *shim) createTty(ctx context.Context, opts CreateOpts) error {
 	if err != nil {
 		return err
 	}
-	s.console, s.stdin = master, master
+	s.console = master
+	if s.cfg.stdin {
+		s.stdin = master
+	}
 	return nil
 }
 

@@ -81,7 +81,7 @@ func (s *shim) dispatch(ctx context.Context, req request) (response, error) {
 	case opPause, opResume:
 		return response{}, s.pause(ctx, req.Op == opPause)
 	case opDelete:
-		return s.delete(ctx, req.All)
+		return s.delete(ctx, req.Force)
 	}
 	return response{}, fmt.Errorf("shim op %q: %w", req.Op, errdefs.ErrInvalidArgument)
 }

@@ -247,12 +247,7 @@ func TestShimExec(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := testCtx(t)
-	proc := func(args ...string) *specs.Process {
-		return &specs.Process{Args: args, Cwd: "/", Env: []string{"PATH=/bin"}}
-	}
-	if _, err := s.Exec(ctx, ExecOptions{ID: "early", Process: proc("true")}); !errdefs.Conflict(err) {
-		t.Fatalf("exec before start: %v, want conflict", err)
-	}
+	proc := execProcess
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -289,6 +284,29 @@ func TestShimExec(t *testing.T) {
 			t.Fatalf("%s: stdout %q stderr %q", tc.name, out.String(), errOut.String())
 		}
 	}
+}
+
+func execProcess(args ...string) *specs.Process {
+	return &specs.Process{Args: args, Cwd: "/", Env: []string{"PATH=/bin"}}
+}
+
+// TestShimExecControl covers signalling execs and the exec errors.
+func TestShimExecControl(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	rt := newRuntime(t, RuncPath)
+	s, _, err := startShim(t, rt, bundleSpec{args: []string{"sleep", "100"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	proc := execProcess
+	if _, err := s.Exec(ctx, ExecOptions{ID: "early", Process: proc("true")}); !errdefs.Conflict(err) {
+		t.Fatalf("exec before start: %v, want conflict", err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	e, err := s.Exec(ctx, ExecOptions{ID: "killed", Process: proc("sleep", "100")})
 	if err != nil {
 		t.Fatal(err)
@@ -298,6 +316,30 @@ func TestShimExec(t *testing.T) {
 	}
 	if st, err := e.Wait(ctx); err != nil || st.Code != 143 {
 		t.Fatalf("killed exec: %+v, %v; want 143", st, err)
+	}
+	ttyProc := proc("sh")
+	ttyProc.Terminal = true
+	stdinR, stdinW := io.Pipe()
+	var out syncBuffer
+	te, err := s.Exec(ctx, ExecOptions{ID: "tty", Process: ttyProc, Stdin: stdinR, Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := te.Resize(ctx, 91, 19); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(stdinW, "stty size; exit 2\n"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := te.Wait(ctx); err != nil || st.Code != 2 {
+		t.Fatalf("tty exec: %+v, %v", st, err)
+	}
+	stdinW.Close()
+	if err := te.Streams.Wait(); err != nil || !strings.Contains(out.String(), "19 91\r\n") {
+		t.Fatalf("tty exec output %q, %v", out.String(), err)
+	}
+	if err := s.Resize(ctx, 80, 24); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Fatalf("resize of a container without tty: %v", err)
 	}
 	_, err = s.Exec(ctx, ExecOptions{ID: "missing", Process: proc("/no/such")})
 	if code, ok := ExecFailureCode(err); !ok || code != 127 {
