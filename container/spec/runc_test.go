@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -172,9 +171,23 @@ func maskedWant(t *testing.T) []string {
 
 func runSpec(t *testing.T, rootfs string, u User, change func(*Input)) string {
 	t.Helper()
-	dir := t.TempDir()
+	in := probeInput(t, rootfs, u)
+	if change != nil {
+		change(&in)
+	}
+	bundle, state := writeBundle(t, in)
+	out, err := runc(t, state, "run", "--bundle", bundle, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// probeInput is a container running the probe, with a hostname file.
+func probeInput(t *testing.T, rootfs string, u User) Input {
+	t.Helper()
 	id := "spectest-" + randHex(t)
-	hostnameFile := filepath.Join(dir, "hostname")
+	hostnameFile := filepath.Join(t.TempDir(), "hostname")
 	if err := os.WriteFile(hostnameFile, []byte("spectest\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +195,7 @@ func runSpec(t *testing.T, rootfs string, u User, change func(*Input)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := Input{
+	return Input{
 		ID: id, HostConfig: &container.HostConfig{},
 		Config: &container.Config{
 			Entrypoint: []string{"/bin/sh", "-c", probe},
@@ -192,39 +205,125 @@ func runSpec(t *testing.T, rootfs string, u User, change func(*Input)) string {
 		Rootfs: rootfs, User: u, Hostname: "spectest", HostnamePath: hostnameFile,
 		HostRlimits: host, CgroupsPath: "/berth-" + id,
 	}
-	if change != nil {
-		change(&in)
-	}
+}
+
+// writeBundle generates the spec into a bundle and returns it with a
+// private runc state root; the container is force-deleted on cleanup.
+func writeBundle(t *testing.T, in Input) (bundle, state string) {
+	t.Helper()
 	s, err := Generate(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bundle := filepath.Join(dir, "bundle")
+	dir := t.TempDir()
+	bundle, state = filepath.Join(dir, "bundle"), filepath.Join(dir, "runc")
 	if err := os.Mkdir(bundle, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	state := filepath.Join(dir, "runc")
+	writeJSON(t, filepath.Join(bundle, "config.json"), s)
 	t.Cleanup(func() {
 		// runc delete -f removes the container and its cgroups even when
 		// run failed half-way; it is a no-op error when nothing is left.
-		_ = exec.Command(runcPath, "--root", state, "delete", "-f", id).Run()
+		_ = exec.Command(runcPath, "--root", state, "delete", "-f", in.ID).Run()
 	})
+	return bundle, state
+}
+
+func writeJSON(t *testing.T, file string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runc runs one runc command and returns its stdout. Output goes to files,
+// not pipes: a detached container would hold a pipe open and Wait would
+// never return.
+func runc(t *testing.T, state string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, runcPath, "--root", state, "run", "--bundle", bundle, id)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("runc run: %v\nstderr: %s\nstdout: %s", err, stderr.String(), stdout.String())
+	dir := t.TempDir()
+	stdout, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return stdout.String()
+	defer stdout.Close()
+	stderr, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	cmd := exec.CommandContext(ctx, runcPath, append([]string{"--root", state}, args...)...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	runErr := cmd.Run()
+	out, err := os.ReadFile(stdout.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runErr != nil {
+		errOut, _ := os.ReadFile(stderr.Name())
+		return "", fmt.Errorf("runc %s: %v\nstderr: %s\nstdout: %s", args[0], runErr, errOut, out)
+	}
+	return string(out), nil
+}
+
+// TestRuncExec execs a process built by ExecProcess into a running
+// container and checks what it sees.
+func TestRuncExec(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("runc needs root to create namespaces and cgroups")
+	}
+	for _, p := range []string{runcPath, busyboxPath} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("%s not installed: %v", p, err)
+		}
+	}
+	rootfs := busyboxRootfs(t)
+	root, err := ResolveUser(rootfs, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := probeInput(t, rootfs, root)
+	in.Config.Entrypoint = []string{"/bin/sleep", "60"}
+	in.HostConfig.SecurityOpt = []string{"no-new-privileges"}
+	bundle, state := writeBundle(t, in)
+	if _, err := runc(t, state, "run", "-d", "--bundle", bundle, in.ID); err != nil {
+		t.Fatalf("runc run -d: %v", err)
+	}
+	app, err := ResolveUser(rootfs, "app", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := Merge(in.Config, in.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := ExecProcess(ExecInput{
+		Config: merged, HostConfig: in.HostConfig, Hostname: in.Hostname, User: app,
+		Cmd: []string{"/bin/sh", "-c", probe}, Env: []string{"EXEC=1"}, WorkingDir: "/tmp",
+		HostRlimits: in.HostRlimits,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	procFile := filepath.Join(t.TempDir(), "process.json")
+	writeJSON(t, procFile, proc)
+	out, err := runc(t, state, "exec", "--process", procFile, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, w := range []string{"ids=1000:1000:1000 10", "hostname=spectest", "cwd=/tmp", "CapEff=0000000000000000",
+		"Seccomp=2", "NoNewPrivs=1", "procsys=ro", "env:EXEC=1", "env:FROM_IMAGE=1", "env:HOME=/home/app"} {
+		if !slices.Contains(lines, w) {
+			t.Errorf("missing %q in output:\n%s", w, out)
+		}
+	}
 }
 
 // busyboxRootfs lays out a minimal image: the static busybox with its
@@ -244,7 +343,7 @@ func busyboxRootfs(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), bb, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range []string{"sh", "id", "hostname", "pwd", "cat", "grep", "tr", "sed", "wc", "stat", "ls", "touch", "mkdir", "rmdir", "env", "echo", "mount"} {
+	for _, a := range []string{"sh", "id", "hostname", "pwd", "cat", "grep", "tr", "sed", "wc", "stat", "ls", "touch", "mkdir", "rmdir", "env", "echo", "mount", "sleep"} {
 		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
 			t.Fatal(err)
 		}
