@@ -12,6 +12,8 @@ import (
 
 	"berth/cli"
 	"berth/daemon"
+	registrycmd "berth/registry/cmd"
+	"berth/task"
 )
 
 func main() {
@@ -20,6 +22,10 @@ func main() {
 		switch args[0] {
 		case "daemon":
 			os.Exit(daemon.Main(args[1:], os.Stdout, os.Stderr))
+		case "registry":
+			os.Exit(registrycmd.Main(args[1:], os.Stdout, os.Stderr))
+		case "shim":
+			os.Exit(task.ShimMain(args[1:]))
 		}
 	}
 	os.Exit(cli.Main(args, os.Stdin, os.Stdout, os.Stderr))

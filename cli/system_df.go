@@ -62,11 +62,28 @@ func dfRows(du client.DiskUsageResult) []dfRow {
 		return r
 	}
 	return []dfRow{
-		row("Images", du.Images.TotalCount, du.Images.ActiveCount, du.Images.TotalSize, du.Images.Reclaimable),
+		row("Images", du.Images.TotalCount, du.Images.ActiveCount, du.Images.TotalSize, imagesReclaimable(du.Images)),
 		row("Containers", du.Containers.TotalCount, du.Containers.ActiveCount, du.Containers.TotalSize, du.Containers.Reclaimable),
 		row("Local Volumes", du.Volumes.TotalCount, du.Volumes.ActiveCount, du.Volumes.TotalSize, du.Volumes.Reclaimable),
 		row("Build Cache", du.BuildCache.TotalCount, du.BuildCache.ActiveCount, du.BuildCache.TotalSize, du.BuildCache.Reclaimable),
 	}
+}
+
+// imagesReclaimable is what docker's CLI shows: all layer bytes except the
+// unique part of images that containers use. (The client library's own sum
+// counts only unused images' unique bytes, so layers shared among unused
+// images would look unreclaimable.)
+func imagesReclaimable(iu client.ImagesDiskUsage) int64 {
+	if len(iu.Items) == 0 {
+		return iu.Reclaimable
+	}
+	var used int64
+	for _, img := range iu.Items {
+		if img.Containers > 0 && img.Size != -1 && img.SharedSize != -1 {
+			used += img.Size - img.SharedSize
+		}
+	}
+	return iu.TotalSize - used
 }
 
 // Row types of `system df -v`, one per section.

@@ -119,7 +119,12 @@ func invalidRef(err error) error {
 	return errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", msg)
 }
 
+// noSuchImage names the image as dockerd does: a name gets its implied
+// tag ("nope" -> "nope:latest"); an ID or digest stays as given.
 func noSuchImage(s string) error {
+	if ref, err := reference.ParseNormalizedNamed(s); err == nil {
+		s = reference.FamiliarString(reference.TagNameOnly(ref))
+	}
 	return errdefs.Errorf(errdefs.ErrNotFound, "No such image: %s", s)
 }
 

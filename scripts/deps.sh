@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages berth, its tests and its demo need, when
+# missing. Nothing is fetched from anywhere but Debian's archive.
+set -euo pipefail
+pkgs=(runc crun busybox-static btrfs-progs jq curl iproute2 nftables xz-utils bzip2 zstd skopeo docker-registry)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing ${missing[*]}; run as root to install them" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# policy-rc.d keeps package scripts from starting services (the registry
+# package would otherwise try to serve on :5000 on every interface).
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+chmod +x /usr/sbin/policy-rc.d
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
