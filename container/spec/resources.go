@@ -87,7 +87,7 @@ func rlimitType(name string) string { return "RLIMIT_" + strings.ToUpper(name) }
 // resources converts the cgroup settings. Only what was asked for is set,
 // so a default container writes no limits (which would need controllers,
 // and on a host without CAP_SYS_RESOURCE could not always be raised).
-func resources(r container.Resources, hostCPUs int, noSwap bool) (*specs.LinuxResources, error) {
+func resources(r container.Resources, hostCPUs int, noSwap bool, blkio map[string]DeviceNumber) (*specs.LinuxResources, error) {
 	out := &specs.LinuxResources{}
 	mem, err := memory(r, noSwap)
 	if err != nil {
@@ -106,13 +106,11 @@ func resources(r container.Resources, hostCPUs int, noSwap bool) (*specs.LinuxRe
 		}
 		out.Pids = &specs.LinuxPids{Limit: &limit}
 	}
-	if r.BlkioWeight != 0 {
-		if r.BlkioWeight < 10 || r.BlkioWeight > 1000 {
-			return nil, fmt.Errorf("blkio-weight %d: range of blkio weight is from 10 to 1000: %w", r.BlkioWeight, errdefs.ErrInvalidArgument)
-		}
-		w := r.BlkioWeight
-		out.BlockIO = &specs.LinuxBlockIO{Weight: &w}
+	bio, err := blockIO(r, blkio)
+	if err != nil {
+		return nil, err
 	}
+	out.BlockIO = bio
 	return out, nil
 }
 

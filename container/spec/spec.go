@@ -89,6 +89,9 @@ type Input struct {
 	Arch string
 	// HostCPUs bounds --cpus; 0 skips the check.
 	HostCPUs int
+	// BlkioDevices are the device numbers of the paths the blkio options
+	// name, see BlkioDeviceNumbers.
+	BlkioDevices map[string]DeviceNumber
 	// SeccompProfile is the daemon's default profile in Docker's format
 	// (--seccomp-profile); nil means the built-in DefaultSeccomp.
 	SeccompProfile []byte
@@ -211,7 +214,7 @@ func processCaps(caps []string, uid uint32) *specs.LinuxCapabilities {
 
 func linuxSection(in Input, caps []string, sec securityOpts) (*specs.Linux, error) {
 	hc := in.HostConfig
-	res, err := resources(hc.Resources, in.HostCPUs, in.NoSwapLimit)
+	res, err := resources(hc.Resources, in.HostCPUs, in.NoSwapLimit, in.BlkioDevices)
 	if err != nil {
 		return nil, err
 	}
