@@ -189,8 +189,30 @@ func startShim(t testing.TB, rt *Runtime, bs bundleSpec, mod func(*ShimOptions))
 	if err != nil {
 		return nil, opts, err
 	}
-	t.Cleanup(func() { stopShim(s) })
+	t.Cleanup(func() {
+		stopShim(s)
+		checkShimLog(t, s)
+	})
 	return s, opts, nil
+}
+
+// checkShimLog fails the test when the shim, once gone, logged an error,
+// a panic or (in -race builds) a data race.
+func checkShimLog(t testing.TB, s *Shim) {
+	deadline := time.Now().Add(5 * time.Second)
+	for unix.Kill(s.Pid(), 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b, err := os.ReadFile(filepath.Join(s.StateDir(), shimLog))
+	if err != nil {
+		t.Errorf("shim log: %v", err)
+		return
+	}
+	for _, bad := range []string{"DATA RACE", "panic:", "level=ERROR"} {
+		if bytes.Contains(b, []byte(bad)) {
+			t.Errorf("shim log has %q:\n%s", bad, b)
+		}
+	}
 }
 
 func stopShim(s *Shim) {
