@@ -69,9 +69,12 @@ func (s *Service) Images(ctx context.Context, opts ListOptions) ([]imagetypes.Su
 			Labels: nonNil(r.Labels),
 		})
 	}
+	// Newest first, by the full-precision time: two images made in the
+	// same second keep their real order.
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Created != out[j].Created {
-			return out[i].Created > out[j].Created
+		ti, tj := st.images[digest.Digest(out[i].ID)].Created, st.images[digest.Digest(out[j].ID)].Created
+		if !ti.Equal(tj) {
+			return ti.After(tj)
 		}
 		return out[i].ID < out[j].ID
 	})
