@@ -172,8 +172,19 @@ func cpuResources(r container.Resources, hostCPUs int) (*specs.LinuxCPU, error) 
 	if r.NanoCPUs < 0 || (hostCPUs > 0 && r.NanoCPUs > int64(hostCPUs)*1e9) {
 		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", hostCPUs, hostCPUs)
 	}
+	if r.CPURealtimePeriod > 0 && r.CPURealtimeRuntime > r.CPURealtimePeriod {
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "cpu-rt-runtime cannot be higher than cpu-rt-period")
+	}
 	c := &specs.LinuxCPU{}
 	set := false
+	if r.CPURealtimePeriod > 0 {
+		v := uint64(r.CPURealtimePeriod)
+		c.RealtimePeriod, set = &v, true
+	}
+	if r.CPURealtimeRuntime != 0 {
+		v := r.CPURealtimeRuntime
+		c.RealtimeRuntime, set = &v, true
+	}
 	if r.CPUShares != 0 {
 		v := uint64(r.CPUShares)
 		c.Shares, set = &v, true

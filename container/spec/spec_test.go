@@ -70,6 +70,8 @@ func TestGenerateErrors(t *testing.T) {
 		{"swap below memory", func(in *Input) { in.HostConfig.Memory, in.HostConfig.MemorySwap = 1<<30, 512<<20 }, errdefs.ErrInvalidArgument, "Minimum memoryswap limit should be larger than memory limit"},
 		{"cpus and period", func(in *Input) { in.HostConfig.NanoCPUs, in.HostConfig.CPUPeriod = 1e9, 50000 }, errdefs.ErrInvalidArgument, "Nano CPUs and CPU Period cannot both be set"},
 		{"cpus above host", func(in *Input) { in.HostCPUs, in.HostConfig.NanoCPUs = 2, 3e9 }, errdefs.ErrInvalidArgument, "Range of CPUs is from 0.01 to 2.00"},
+		{"rt runtime above period", func(in *Input) { in.HostConfig.CPURealtimePeriod, in.HostConfig.CPURealtimeRuntime = 1000, 2000 },
+			errdefs.ErrInvalidArgument, "cpu-rt-runtime cannot be higher than cpu-rt-period"},
 		{"oom score adj", func(in *Input) { in.HostConfig.OomScoreAdj = 1001 }, errdefs.ErrInvalidArgument, "range for oom score adj is [-1000, 1000]"},
 		{"bad cap", func(in *Input) { in.HostConfig.CapAdd = []string{"NOT_A_CAP"} }, errdefs.ErrInvalidArgument, `unknown capability: "CAP_NOT_A_CAP"`},
 		{"init without binary", func(in *Input) { yes := true; in.HostConfig.Init = &yes }, errdefs.ErrFailedPrecondition, "--init"},
@@ -256,6 +258,10 @@ func TestGenerateRules(t *testing.T) {
 		{"cpus to quota", func(in *Input) { in.HostConfig.NanoCPUs = 1.5e9 },
 			func(s *specs.Spec) bool {
 				return *s.Linux.Resources.CPU.Quota == 150000 && *s.Linux.Resources.CPU.Period == 100000
+			}},
+		{"cpu realtime", func(in *Input) { in.HostConfig.CPURealtimePeriod, in.HostConfig.CPURealtimeRuntime = 1000000, 950000 },
+			func(s *specs.Spec) bool {
+				return *s.Linux.Resources.CPU.RealtimePeriod == 1000000 && *s.Linux.Resources.CPU.RealtimeRuntime == 950000
 			}},
 		{"pids limit 0 is unlimited", func(in *Input) { var z int64; in.HostConfig.PidsLimit = &z },
 			func(s *specs.Spec) bool { return *s.Linux.Resources.Pids.Limit == -1 }},
