@@ -20,10 +20,14 @@ import (
 )
 
 // TestMain doubles the test binary as `berth shim`, so the shim tests run
-// the real shim as its own process.
+// the real shim as its own process, and as a short-lived daemon that starts
+// a shim and exits.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "shim" {
 		os.Exit(ShimMain(os.Args[2:]))
+	}
+	if len(os.Args) > 2 && os.Args[1] == "test-daemon" {
+		os.Exit(testDaemon(os.Args[2]))
 	}
 	os.Exit(m.Run())
 }

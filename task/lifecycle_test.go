@@ -1,9 +1,12 @@
 package task
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -128,30 +131,74 @@ func TestShimLogRotation(t *testing.T) {
 	}
 }
 
+// daemonRequest is what a test "daemon" process needs to start a shim.
+type daemonRequest struct {
+	ID, Bundle, StateDir, RuntimeRoot string
+}
+
+type daemonReport struct {
+	DaemonPid, ShimPid, InitPid int
+}
+
+// testDaemon plays a daemon that starts a container through a shim and
+// exits without stopping it, as a daemon that crashes or restarts does.
+func testDaemon(arg string) int {
+	var req daemonRequest
+	if err := json.Unmarshal([]byte(arg), &req); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx := context.Background()
+	s, err := StartShim(ctx, ShimOptions{Binary: exe, ID: req.ID, Bundle: req.Bundle, StateDir: req.StateDir,
+		Runtime: NewRuntime(RuncPath, req.RuntimeRoot)})
+	if err == nil {
+		err = s.Start(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(daemonReport{DaemonPid: os.Getpid(), ShimPid: s.Pid(), InitPid: s.InitPid()})
+	return 0
+}
+
 func TestShimReconnect(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
 	rt := newRuntime(t, RuncPath)
-	s, opts, err := startShim(t, rt, bundleSpec{args: []string{"sleep", "100"}}, nil)
+	bundle, id := newBundle(t, bundleSpec{args: []string{"sleep", "100"}})
+	stateDir := filepath.Join(t.TempDir(), "s")
+	arg, _ := json.Marshal(daemonRequest{ID: id, Bundle: bundle, StateDir: stateDir, RuntimeRoot: rt.Root()})
+	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	out, err := exec.Command(exe, "test-daemon", string(arg)).Output()
+	var rep daemonReport
+	if err == nil {
+		err = json.Unmarshal(out, &rep)
+	}
+	if err != nil {
+		t.Fatalf("test daemon: %v: %s", err, out)
+	}
+	// The daemon is gone; only its shim and the container remain.
+	t.Cleanup(func() { _ = unix.Kill(rep.ShimPid, syscall.SIGKILL) })
+	if sid, err := unix.Getsid(rep.ShimPid); err != nil || sid != rep.ShimPid {
+		t.Fatalf("shim session %d, %v; want its own (%d)", sid, err, rep.ShimPid)
+	}
 	ctx := testCtx(t)
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	shimPid, initPid := s.Pid(), s.InitPid()
-	if sid, err := unix.Getsid(shimPid); err != nil || sid != shimPid {
-		t.Fatalf("shim session %d, %v; want its own (%d)", sid, err, shimPid)
-	}
-	s = nil // the daemon goes away; nothing of the shim is held
-	again, err := Connect(ctx, opts.StateDir)
+	again, err := Connect(ctx, stateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st, err := again.State(ctx)
-	if err != nil || st.Status != StatusRunning || st.Pid != initPid || again.Pid() != shimPid {
-		t.Fatalf("after reconnect: %+v, %v; want running init %d of shim %d", st, err, initPid, shimPid)
+	if err != nil || st.Status != StatusRunning || st.Pid != rep.InitPid || again.Pid() != rep.ShimPid {
+		t.Fatalf("after reconnect: %+v, %v; want init %d of shim %d running", st, err, rep.InitPid, rep.ShimPid)
 	}
 	if err := again.Kill(ctx, syscall.SIGKILL, true); err != nil {
 		t.Fatal(err)
@@ -162,11 +209,11 @@ func TestShimReconnect(t *testing.T) {
 	if _, err := again.Delete(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the shim to exit", 5*time.Second, func() bool { return unix.Kill(shimPid, 0) != nil })
-	if _, err := Connect(ctx, opts.StateDir); !errors.Is(err, errdefs.ErrUnavailable) {
+	checkShimLog(t, again)
+	if _, err := Connect(ctx, stateDir); !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Fatalf("connect after delete: %v, want unavailable", err)
 	}
-	if _, err := rt.State(ctx, opts.ID); !errdefs.NotFound(err) {
+	if _, err := rt.State(ctx, id); !errdefs.NotFound(err) {
 		t.Fatalf("runtime still knows the container: %v", err)
 	}
 }
