@@ -122,14 +122,15 @@ type shim struct {
 	exited     chan struct{}
 	shutdown   chan struct{}
 
-	mu        sync.Mutex
-	status    string
-	pid       int
-	exit      *ExitStatus
-	attachers map[*attacher]struct{}
-	execs     map[string]*execProc
-	stdinOnce sync.Once
-	seq       int
+	mu           sync.Mutex
+	status       string
+	pid          int
+	exit         *ExitStatus
+	attachers    map[*attacher]struct{}
+	execs        map[string]*execProc
+	stdinOnce    sync.Once
+	shutdownOnce sync.Once
+	seq          int
 }
 
 func newShim(cfg shimConfig, log *slog.Logger) *shim {

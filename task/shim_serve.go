@@ -55,7 +55,7 @@ func (s *shim) handle(conn *net.UnixConn) {
 		resp.Error = toWire(err)
 		writeResponse(conn, resp)
 		if req.Op == opDelete && err == nil {
-			close(s.shutdown)
+			s.shutdownOnce.Do(func() { close(s.shutdown) })
 		}
 	}
 }
