@@ -153,8 +153,16 @@ func removeCgroups(id string) {
 	more, _ := filepath.Glob("/sys/fs/cgroup/berth-test/" + id)
 	for _, d := range append(dirs, more...) {
 		_ = unix.Rmdir(d)
-		// Busy while other tests still have containers there.
-		_ = unix.Rmdir(filepath.Dir(d))
+	}
+	sweepTestCgroups()
+}
+
+// sweepTestCgroups removes the parent cgroups of all test containers in
+// every hierarchy; it fails harmlessly while other tests still use them.
+func sweepTestCgroups() {
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/berth-test")
+	for _, d := range append(parents, "/sys/fs/cgroup/berth-test") {
+		_ = unix.Rmdir(d)
 	}
 }
 
@@ -170,7 +178,9 @@ func newRuntime(t testing.TB, binary string) *Runtime {
 		sts, _ := rt.List(ctx)
 		for _, st := range sts {
 			_ = rt.Delete(ctx, st.ID, true)
+			removeCgroups(st.ID)
 		}
+		sweepTestCgroups()
 	})
 	return rt
 }
