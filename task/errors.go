@@ -109,6 +109,9 @@ func (e *RuntimeError) classify() {
 		e.Kind = errdefs.ErrFailedPrecondition
 		e.Hint = "an rlimit in the spec is above this host's hard limit and the runtime lacks " +
 			"CAP_SYS_RESOURCE to raise it: lower it to at most `ulimit -H` of the daemon, or give the daemon CAP_SYS_RESOURCE"
+	case strings.Contains(m, "error opening file") && strings.Contains(m, "/status`: no such file"):
+		// crun's way of saying the container does not exist.
+		e.Kind = errdefs.ErrNotFound
 	case (e.Op == "create" || e.Op == "start" || e.Op == "exec" || e.Op == "run") && execFailure(e.Msg) != execOK:
 		e.Kind = errdefs.ErrInvalidArgument
 	case strings.Contains(m, "does not exist"), strings.Contains(m, "container not found"),

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"berth/errdefs"
 )
 
 func TestJSONLogFormat(t *testing.T) {
@@ -96,53 +94,5 @@ func TestJSONLogRotate(t *testing.T) {
 				t.Fatalf("%s kept: %v", tc.gone, err)
 			}
 		})
-	}
-}
-
-func TestExecFailureClassification(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		msg  string
-		code int
-	}{
-		{`unable to start container process: exec: "/no/such": stat /no/such: no such file or directory`, 127},
-		{`unable to start container process: exec: "nosuch": executable file not found in $PATH`, 127},
-		{`unable to start container process: exec: "/etc/passwd": permission denied`, 126},
-		{"executable file `nosuch` not found in $PATH: No such file or directory", 127},
-		{"exec `/etc/passwd`: Permission denied", 126},
-		{"container does not exist", 0},
-		{"open /dev/null: no such file or directory", 0},
-	}
-	for _, tc := range cases {
-		re := &RuntimeError{Runtime: "runc", Op: "create", ID: "c", Msg: tc.msg}
-		re.classify()
-		code, ok := ExecFailureCode(re)
-		if ok != (tc.code != 0) || code != tc.code {
-			t.Errorf("%q: code %d, %v; want %d", tc.msg, code, ok, tc.code)
-		}
-		// The classification must survive the shim protocol.
-		back := fromWire(toWire(re))
-		if c2, _ := ExecFailureCode(back); c2 != code || !errors.Is(back, errdefs.ErrInvalidArgument) != (code == 0) {
-			t.Errorf("%q over the wire: %v (code %d)", tc.msg, back, c2)
-		}
-	}
-}
-
-func TestShimArgs(t *testing.T) {
-	t.Parallel()
-	opts := ShimOptions{Binary: "/usr/bin/berth", ID: "c1", Bundle: "/b", StateDir: "/s",
-		Runtime: NewRuntime(CrunPath, "/r"), Tty: true, Stdin: true,
-		Log: LogConfig{Path: "/l", MaxSize: 10, MaxFiles: 2}}
-	cfg, err := parseShimArgs(opts.args()[1:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := shimConfig{id: "c1", bundle: "/b", stateDir: "/s", runtime: CrunPath, runtimeRoot: "/r",
-		tty: true, stdin: true, log: LogConfig{Path: "/l", MaxSize: 10, MaxFiles: 2}, readyFD: 3}
-	if cfg != want {
-		t.Fatalf("parsed %+v, want %+v", cfg, want)
-	}
-	if _, err := parseShimArgs([]string{"--id", "x"}); !errdefs.InvalidArgument(err) {
-		t.Fatalf("missing arguments: %v", err)
 	}
 }

@@ -349,3 +349,22 @@ func TestShimExecControl(t *testing.T) {
 		t.Fatalf("duplicate exec id: %v", err)
 	}
 }
+
+func TestShimArgs(t *testing.T) {
+	t.Parallel()
+	opts := ShimOptions{Binary: "/usr/bin/berth", ID: "c1", Bundle: "/b", StateDir: "/s",
+		Runtime: NewRuntime(CrunPath, "/r"), Tty: true, Stdin: true,
+		Log: LogConfig{Path: "/l", MaxSize: 10, MaxFiles: 2}}
+	cfg, err := parseShimArgs(opts.args()[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := shimConfig{id: "c1", bundle: "/b", stateDir: "/s", runtime: CrunPath, runtimeRoot: "/r",
+		tty: true, stdin: true, log: LogConfig{Path: "/l", MaxSize: 10, MaxFiles: 2}, readyFD: 3}
+	if cfg != want {
+		t.Fatalf("parsed %+v, want %+v", cfg, want)
+	}
+	if _, err := parseShimArgs([]string{"--id", "x"}); !errdefs.InvalidArgument(err) {
+		t.Fatalf("missing arguments: %v", err)
+	}
+}
