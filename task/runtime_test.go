@@ -3,6 +3,7 @@ package task
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -69,6 +70,16 @@ func TestRuntimeLifecycle(t *testing.T) {
 	pids, err := rt.Ps(ctx, id)
 	if err != nil || !slices.Contains(pids, st.Pid) {
 		t.Fatalf("ps: %v, %v; want %d among them", pids, err, st.Pid)
+	}
+	// A foreground exec exits with its process's status, not a runtime error.
+	var exitErr *exec.ExitError
+	err = rt.Exec(ctx, id, execProcess("sh", "-c", "exit 4"), ExecOpts{})
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 4 {
+		t.Fatalf("exec exit 4: %v", err)
+	}
+	err = rt.Exec(ctx, id, execProcess("/no/such"), ExecOpts{})
+	if code, ok := ExecFailureCode(err); !ok || code != 127 {
+		t.Fatalf("exec of a missing binary: %v", err)
 	}
 	if err := rt.Pause(ctx, id); err != nil {
 		t.Fatal(err)
@@ -161,5 +172,8 @@ func TestRuntimeHostProblems(t *testing.T) {
 	})
 	if err := CheckRlimits([]specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 64, Soft: 64}}); err != nil {
 		t.Fatalf("CheckRlimits of a low limit: %v", err)
+	}
+	if err := CheckRlimits([]specs.POSIXRlimit{{Type: "RLIMIT_BOGUS"}}); !errdefs.InvalidArgument(err) && !hasCapSysResource() {
+		t.Fatalf("CheckRlimits of an unknown type: %v", err)
 	}
 }
