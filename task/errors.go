@@ -38,7 +38,7 @@ func (e *RuntimeError) Unwrap() error { return e.Kind }
 // Exit codes Docker's CLI uses when the container's command cannot be run.
 const (
 	ExitCodeNotFound   = 127
-	ExitCodeNotRunning = 126
+	ExitCodeCannotExecute = 126
 )
 
 // ExecFailureCode reports whether err says the container's process could not
@@ -53,7 +53,7 @@ func ExecFailureCode(err error) (int, bool) {
 	case execNotFound:
 		return ExitCodeNotFound, true
 	case execDenied:
-		return ExitCodeNotRunning, true
+		return ExitCodeCannotExecute, true
 	}
 	return 0, false
 }
@@ -68,7 +68,7 @@ func IsExecNotFound(err error) bool {
 // may not be executed (no x bit, a directory, noexec mount).
 func IsExecPermission(err error) bool {
 	code, ok := ExecFailureCode(err)
-	return ok && code == ExitCodeNotRunning
+	return ok && code == ExitCodeCannotExecute
 }
 
 type execClass int
