@@ -37,7 +37,7 @@ func (e *RuntimeError) Unwrap() error { return e.Kind }
 
 // Exit codes Docker's CLI uses when the container's command cannot be run.
 const (
-	ExitCodeNotFound   = 127
+	ExitCodeNotFound      = 127
 	ExitCodeCannotExecute = 126
 )
 
