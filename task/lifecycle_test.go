@@ -286,3 +286,49 @@ func TestShimMultipleAttachers(t *testing.T) {
 		t.Fatalf("attacher A %q, B %q / %q", outA.String(), outB.String(), errB.String())
 	}
 }
+
+// TestShimDelete covers forced deletes of containers that never ran or
+// are frozen: both end with the init killed and its exit recorded.
+func TestShimDelete(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	cases := []struct {
+		name  string
+		start bool
+		pause bool
+	}{
+		{"created", false, false},
+		{"paused", true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rt := newRuntime(t, RuncPath)
+			s, opts, err := startShim(t, rt, bundleSpec{args: []string{"sleep", "100"}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := testCtx(t)
+			if tc.start {
+				if err := s.Start(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.pause {
+				if err := s.Pause(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st, err := s.Delete(ctx, true)
+			if err != nil || st.Code != 137 {
+				t.Fatalf("delete: %+v, %v; want 137", st, err)
+			}
+			if rec, err := ReadExit(opts.StateDir); err != nil || rec != st {
+				t.Fatalf("recorded %+v, %v", rec, err)
+			}
+			if _, err := rt.State(ctx, opts.ID); !errdefs.NotFound(err) {
+				t.Fatalf("runtime still knows the container: %v", err)
+			}
+		})
+	}
+}
