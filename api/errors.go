@@ -20,6 +20,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errdefs.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, errdefs.ErrNotModified):
+		return http.StatusNotModified
 	case errors.Is(err, errdefs.ErrInvalidArgument):
 		return http.StatusBadRequest
 	case errors.Is(err, errdefs.ErrConflict), errors.Is(err, errdefs.ErrAlreadyExists),

@@ -23,6 +23,10 @@ var (
 	ErrNotImplemented     = errors.New("not implemented")
 	ErrPermissionDenied   = errors.New("permission denied")
 	ErrUnauthenticated    = errors.New("unauthenticated")
+	// ErrNotModified means the request asked for the state things are
+	// already in (start a running container, stop a stopped one); the API
+	// answers 304 as dockerd does, and clients treat it as success.
+	ErrNotModified = errors.New("not modified")
 )
 
 // kindError carries a kind without adding the kind's text to the message, for
@@ -53,3 +57,6 @@ func Conflict(err error) bool { return errors.Is(err, ErrConflict) }
 
 // AlreadyExists reports whether err is of kind ErrAlreadyExists.
 func AlreadyExists(err error) bool { return errors.Is(err, ErrAlreadyExists) }
+
+// IsNotModified reports whether err is of kind ErrNotModified.
+func IsNotModified(err error) bool { return errors.Is(err, ErrNotModified) }

@@ -312,3 +312,10 @@ func (s *Service) layerSizes() (map[digest.Digest]int64, error) {
 	}
 	return out, nil
 }
+
+// CollectLayers removes layers that neither an image nor a container uses
+// any more; the container service calls it after removing a container,
+// since an image deleted with -f keeps its layers while containers use them.
+func (s *Service) CollectLayers(ctx context.Context) {
+	s.gcLayers(ctx)
+}

@@ -1,0 +1,247 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"berth/container/spec"
+	"berth/errdefs"
+	"berth/mount"
+	"berth/task"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/docker/go-units"
+	eventtypes "github.com/moby/moby/api/types/events"
+)
+
+// ContainerStart is `start`.
+func (s *Service) ContainerStart(ctx context.Context, name string) error {
+	e, err := s.lookup(name)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch e.rec.State.Status {
+	case StatusRunning, StatusPaused:
+		return fmt.Errorf("container %s: already started: %w", e.rec.ID, errdefs.ErrNotModified)
+	case StatusRemoving:
+		return errdefs.Errorf(errdefs.ErrConflict, "container is marked for removal and cannot be started")
+	case StatusDead:
+		return errdefs.Errorf(errdefs.ErrConflict, "container is marked for removal and cannot be started")
+	}
+	if e.restartCancel != nil {
+		e.restartCancel()
+		e.restartCancel = nil
+	}
+	e.rec.State.ManuallyStopped = false
+	return s.start(ctx, e)
+}
+
+func (s *Service) rootfs(id string) string { return filepath.Join(s.containerDir(id), "rootfs") }
+
+// start runs e's container; the caller holds e.mu. On failure the rootfs is
+// unmounted again and the failure recorded in the state, as Docker shows a
+// container whose command could not run ("Created", exit code 127).
+func (s *Service) start(ctx context.Context, e *entry) (err error) {
+	rec := &e.rec
+	rootfs := s.rootfs(rec.ID)
+	defer func() {
+		if err != nil {
+			mount.UnmountAll(rootfs)
+			if code, ok := task.ExecFailureCode(err); ok {
+				rec.State.ExitCode = code
+			} else if rec.State.ExitCode == 0 {
+				rec.State.ExitCode = 128
+			}
+			rec.State.Error = err.Error()
+			s.save(e)
+		}
+	}()
+	if err := s.mountRootfs(ctx, rec); err != nil {
+		return err
+	}
+	bundle, err := s.writeBundle(ctx, rec)
+	if err != nil {
+		return err
+	}
+	rt, err := s.runtime(rec.Runtime)
+	if err != nil {
+		return err
+	}
+	os.RemoveAll(s.shimDir(rec.ID))
+	shim, err := task.StartShim(ctx, task.ShimOptions{
+		Binary: s.opts.Binary, ID: rec.ID, Bundle: bundle, StateDir: s.shimDir(rec.ID), Runtime: rt,
+		Tty: rec.Config.Tty, Stdin: rec.Config.OpenStdin, Log: s.logConfig(rec),
+	})
+	if err != nil {
+		return err
+	}
+	s.handOver(e, shim)
+	if err := shim.Start(ctx); err != nil {
+		shim.Delete(context.WithoutCancel(ctx), true)
+		return err
+	}
+	e.shim = shim
+	now := time.Now().UTC()
+	prev := rec.State.Status
+	rec.State.Status = StatusRunning
+	if prev != StatusRunning && prev != StatusPaused {
+		rec.State.Pid, rec.State.StartedAt = shim.InitPid(), now
+	}
+	rec.State.ExitCode, rec.State.Error, rec.State.HasBeenStarted = 0, "", true
+	if err := s.save(e); err != nil {
+		return err
+	}
+	s.publish(rec, eventtypes.ActionStart, nil)
+	go s.monitor(e, shim)
+	return nil
+}
+
+// mountRootfs mounts the writable layer at <container>/rootfs and makes the
+// working directory exist, owned by the container's user.
+func (s *Service) mountRootfs(ctx context.Context, rec *Record) error {
+	rootfs := s.rootfs(rec.ID)
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+		return err
+	}
+	mount.UnmountAll(rootfs) // a mount left by a crash
+	mounts, err := s.opts.Snapshotter.Mounts(ctx, rec.Snapshot)
+	if err != nil {
+		return fmt.Errorf("container %s: rootfs: %w", rec.ID, err)
+	}
+	if err := mount.All(mounts, rootfs); err != nil {
+		return fmt.Errorf("container %s: mount rootfs: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// writeBundle generates the OCI spec and writes config.json; it returns
+// the bundle directory.
+func (s *Service) writeBundle(ctx context.Context, rec *Record) (string, error) {
+	dir := s.containerDir(rec.ID)
+	rootfs := s.rootfs(rec.ID)
+	user, err := spec.ResolveUser(rootfs, rec.Config.User, rec.HostConfig.GroupAdd)
+	if err != nil {
+		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", err.Error())
+	}
+	if err := makeWorkdir(rootfs, rec.Config.WorkingDir, user); err != nil {
+		return "", err
+	}
+	files, err := s.writeEtcFiles(rec)
+	if err != nil {
+		return "", err
+	}
+	in := spec.Input{
+		ID: rec.ID, Config: rec.Config, HostConfig: rec.HostConfig, Rootfs: rootfs, User: user,
+		Hostname: rec.Config.Hostname, HostsPath: files.hosts, HostnamePath: files.hostname,
+		ResolvConfPath: files.resolv, NetNSPath: files.netns,
+	}
+	if img, err := s.opts.Images.Config(ctx, digestOf(rec.Image)); err == nil {
+		in.Image = img.Config
+	}
+	s.host.fill(&in)
+	devs, err := spec.ResolveDevices(rec.HostConfig.Devices)
+	if err != nil {
+		return "", err
+	}
+	in.Devices = devs
+	sp, err := spec.Generate(in)
+	if err != nil {
+		return "", err
+	}
+	if err := task.CheckRlimits(sp.Process.Rlimits); err != nil {
+		return "", err
+	}
+	raw, err := json.Marshal(sp)
+	if err != nil {
+		return "", err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "config.json"), raw, 0o600); err != nil {
+		return "", fmt.Errorf("container %s: bundle: %w", rec.ID, err)
+	}
+	return dir, nil
+}
+
+// makeWorkdir creates the working directory inside rootfs when missing,
+// owned by the user, as Docker does.
+func makeWorkdir(rootfs, dir string, user spec.User) error {
+	if dir == "" || dir == "/" {
+		return nil
+	}
+	p, err := securejoin.SecureJoin(rootfs, dir)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		return fmt.Errorf("working directory %s: %w", dir, err)
+	}
+	return os.Lchown(p, int(user.UID), int(user.GID))
+}
+
+// runtime returns the driver for a runtime name.
+func (s *Service) runtime(name string) (*task.Runtime, error) {
+	bin, ok := s.opts.Runtimes[name]
+	if !ok {
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "unknown or invalid runtime name: %s", name)
+	}
+	if name == "crun" {
+		if err := task.HybridCgroupProblem(); err != nil {
+			return nil, err
+		}
+	}
+	return task.NewRuntime(bin, filepath.Join(s.opts.ExecRoot, "runtime", name)), nil
+}
+
+func (s *Service) logPath(id string) string {
+	return filepath.Join(s.containerDir(id), id+"-json.log")
+}
+
+// logConfig applies --log-opt over the daemon's log-opts over Docker's
+// defaults (10 MB x 3 files).
+func (s *Service) logConfig(rec *Record) task.LogConfig {
+	opts := map[string]string{}
+	for k, v := range s.opts.LogOpts {
+		opts[k] = v
+	}
+	for k, v := range rec.HostConfig.LogConfig.Config {
+		opts[k] = v
+	}
+	cfg := task.LogConfig{Path: s.logPath(rec.ID), MaxSize: task.DefaultLogMaxSize, MaxFiles: task.DefaultLogMaxFiles}
+	if v, ok := opts["max-size"]; ok {
+		if n, err := units.RAMInBytes(v); err == nil {
+			cfg.MaxSize = n
+		}
+	}
+	if v, ok := opts["max-file"]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			cfg.MaxFiles = n
+		}
+	}
+	return cfg
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
