@@ -17,6 +17,7 @@ import (
 	"berth/snapshot"
 	"berth/task"
 
+	"github.com/moby/moby/api/types/container"
 	eventtypes "github.com/moby/moby/api/types/events"
 	bolt "go.etcd.io/bbolt"
 )
@@ -66,6 +67,8 @@ type entry struct {
 	restartCancel context.CancelFunc
 	// pending are attachers waiting for the next start.
 	pending []chan pendingStart
+	// lastStats is the previous stats sample, for CPU percentages.
+	lastStats *container.StatsResponse
 }
 
 // New loads the containers of a previous run. Restore reconnects the ones

@@ -1,0 +1,181 @@
+package container
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"berth/container/spec"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+// ContainerStats samples the container's cgroup and network counters. The
+// CPU percentage needs two samples: the previous one is the one taken by
+// the last call, or one taken now and a moment before when there is none.
+func (s *Service) ContainerStats(ctx context.Context, name string) (container.StatsResponse, error) {
+	e, err := s.lookup(name)
+	if err != nil {
+		return container.StatsResponse{}, err
+	}
+	e.mu.Lock()
+	rec := e.rec
+	prev := e.lastStats
+	e.mu.Unlock()
+	if !rec.State.IsRunning() {
+		return container.StatsResponse{ID: rec.ID, Name: rec.Name, OSType: "linux"}, nil
+	}
+	if prev == nil || time.Since(prev.Read) > 5*time.Second {
+		first := s.sample(&rec)
+		prev = &first
+		select {
+		case <-ctx.Done():
+			return container.StatsResponse{}, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	cur := s.sample(&rec)
+	cur.PreRead, cur.PreCPUStats = prev.Read, prev.CPUStats
+	e.mu.Lock()
+	e.lastStats = &cur
+	e.mu.Unlock()
+	return cur, nil
+}
+
+func (s *Service) sample(rec *Record) container.StatsResponse {
+	st := container.StatsResponse{ID: rec.ID, Name: rec.Name, OSType: "linux", Read: time.Now().UTC()}
+	cg := cgroupPath(rec)
+	st.CPUStats.SystemUsage = systemCPUUsage()
+	st.CPUStats.OnlineCPUs = uint32(runtime.NumCPU())
+	if s.host.cgroupV2 {
+		readV2(&st, filepath.Join("/sys/fs/cgroup", cg))
+	} else {
+		readV1(&st, cg)
+	}
+	st.Networks = netStats(rec.State.Pid)
+	return st
+}
+
+func cgroupPath(rec *Record) string {
+	parent := rec.HostConfig.CgroupParent
+	if parent == "" {
+		parent = spec.DefaultCgroupParent
+	}
+	return filepath.Join(parent, rec.ID)
+}
+
+func readUint(p string) uint64 {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+func readKV(p string) map[string]uint64 {
+	out := map[string]uint64{}
+	f, err := os.Open(p)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if n, err := strconv.ParseUint(v, 10, 64); ok && err == nil {
+			out[k] = n
+		}
+	}
+	return out
+}
+
+func readV1(st *container.StatsResponse, cg string) {
+	root := "/sys/fs/cgroup"
+	st.CPUStats.CPUUsage.TotalUsage = readUint(filepath.Join(root, "cpuacct", cg, "cpuacct.usage"))
+	if b, err := os.ReadFile(filepath.Join(root, "cpuacct", cg, "cpuacct.usage_percpu")); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			n, _ := strconv.ParseUint(f, 10, 64)
+			st.CPUStats.CPUUsage.PercpuUsage = append(st.CPUStats.CPUUsage.PercpuUsage, n)
+		}
+	}
+	ticks := readKV(filepath.Join(root, "cpuacct", cg, "cpuacct.stat"))
+	st.CPUStats.CPUUsage.UsageInUsermode = ticks["user"] * 1e7
+	st.CPUStats.CPUUsage.UsageInKernelmode = ticks["system"] * 1e7
+	mem := filepath.Join(root, "memory", cg)
+	st.MemoryStats.Usage = readUint(filepath.Join(mem, "memory.usage_in_bytes"))
+	st.MemoryStats.MaxUsage = readUint(filepath.Join(mem, "memory.max_usage_in_bytes"))
+	st.MemoryStats.Limit = readUint(filepath.Join(mem, "memory.limit_in_bytes"))
+	st.MemoryStats.Failcnt = readUint(filepath.Join(mem, "memory.failcnt"))
+	st.MemoryStats.Stats = readKV(filepath.Join(mem, "memory.stat"))
+	st.PidsStats.Current = readUint(filepath.Join(root, "pids", cg, "pids.current"))
+	st.PidsStats.Limit = readUint(filepath.Join(root, "pids", cg, "pids.max"))
+}
+
+func readV2(st *container.StatsResponse, dir string) {
+	cpu := readKV(filepath.Join(dir, "cpu.stat"))
+	st.CPUStats.CPUUsage.TotalUsage = cpu["usage_usec"] * 1000
+	st.CPUStats.CPUUsage.UsageInUsermode = cpu["user_usec"] * 1000
+	st.CPUStats.CPUUsage.UsageInKernelmode = cpu["system_usec"] * 1000
+	st.MemoryStats.Usage = readUint(filepath.Join(dir, "memory.current"))
+	st.MemoryStats.MaxUsage = readUint(filepath.Join(dir, "memory.peak"))
+	st.MemoryStats.Limit = readUint(filepath.Join(dir, "memory.max"))
+	st.MemoryStats.Stats = readKV(filepath.Join(dir, "memory.stat"))
+	st.PidsStats.Current = readUint(filepath.Join(dir, "pids.current"))
+	st.PidsStats.Limit = readUint(filepath.Join(dir, "pids.max"))
+}
+
+// systemCPUUsage is the host's total CPU time in nanoseconds, from the
+// first line of /proc/stat (in USER_HZ ticks of 10 ms).
+func systemCPUUsage() uint64 {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		return 0
+	}
+	var total uint64
+	for _, v := range strings.Fields(sc.Text())[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		total += n
+	}
+	return total * 1e7
+}
+
+// netStats reads the interfaces of the container's network namespace.
+func netStats(pid int) map[string]container.NetworkStats {
+	if pid == 0 {
+		return nil
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/net/dev", pid))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	out := map[string]container.NetworkStats{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "lo" {
+			continue
+		}
+		v := strings.Fields(rest)
+		if len(v) < 12 {
+			continue
+		}
+		n := func(i int) uint64 { x, _ := strconv.ParseUint(v[i], 10, 64); return x }
+		out[name] = container.NetworkStats{RxBytes: n(0), RxPackets: n(1), RxErrors: n(2), RxDropped: n(3),
+			TxBytes: n(8), TxPackets: n(9), TxErrors: n(10), TxDropped: n(11)}
+	}
+	return out
+}
