@@ -7,7 +7,7 @@ LDFLAGS := -X berth/version.GitCommit=$(COMMIT)
 # The suite's upper bound; CI allows 90 minutes, the suite aims at well under 30.
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build deps test demo bench lint clean
+.PHONY: all build deps test demo demo-btrfs bench lint clean
 
 all: build
 
@@ -23,6 +23,10 @@ test: deps lint
 
 demo: deps build
 	scripts/demo.sh
+
+# The demo on a btrfs data root: a loop-mounted image in a temp dir, removed after.
+demo-btrfs: deps build
+	scripts/btrfs-dataroot.sh demo
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/...
