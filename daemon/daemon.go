@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,16 +19,13 @@ import (
 	"time"
 
 	"berth/api"
-	"berth/container"
 	"berth/content"
 	"berth/errdefs"
-	"berth/events"
 	"berth/image"
 	"berth/snapshot"
 	"berth/snapshot/btrfs"
 	"berth/snapshot/overlay"
 	"berth/snapshot/vfs"
-	"berth/task"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -43,8 +39,6 @@ type Daemon struct {
 	content *content.Store
 	sn      snapshot.Snapshotter
 	images  *image.Service
-	ctrs    *container.Service
-	events  *events.Bus
 	id      string
 	started time.Time
 }
@@ -84,43 +78,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if err != nil {
 		return nil, err
 	}
-	d.events = events.New()
-	if d.ctrs, err = newContainers(cfg, d, log); err != nil {
-		return nil, err
-	}
-	d.images.SetContainerUsage(d.ctrs)
 	d.cleanup(ctx)
-	d.ctrs.Restore(ctx)
 	return d, nil
-}
-
-// newContainers builds the container service with the runtimes this host
-// offers plus daemon.json's.
-func newContainers(cfg Config, d *Daemon, log *slog.Logger) (*container.Service, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("locate the berth binary for shims: %w", err)
-	}
-	runtimes := map[string]string{}
-	for name, p := range map[string]string{"runc": task.RuncPath, "crun": task.CrunPath} {
-		if bin, err := exec.LookPath(name); err == nil {
-			runtimes[name] = bin
-		} else if _, err := os.Stat(p); err == nil {
-			runtimes[name] = p
-		}
-	}
-	for name, r := range cfg.Runtimes {
-		runtimes[name] = r.Path
-	}
-	if _, ok := runtimes[cfg.DefaultRuntime]; !ok {
-		return nil, fmt.Errorf("default runtime %q is not installed or configured (install the runc package, or set default-runtime): %w", cfg.DefaultRuntime, errdefs.ErrInvalidArgument)
-	}
-	return container.New(container.Options{
-		DB: d.db, Root: filepath.Join(cfg.DataRoot, "containers"), ExecRoot: cfg.ExecRoot,
-		Images: d.images, Snapshotter: d.sn, Driver: cfg.StorageDriver, Binary: self,
-		Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime, LogOpts: cfg.LogOpts,
-		Events: d.events, Logger: log,
-	})
 }
 
 // newSnapshotter is the one place that picks a storage driver.
