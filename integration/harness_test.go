@@ -69,10 +69,12 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 	d := &daemon{t: t, dir: dir, DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "exec"), Sock: filepath.Join(dir, "berth.sock")}
 	d.Host = "unix://" + d.Sock
 	t.Cleanup(func() {
+		d.removeContainers()
 		d.stop()
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", d.log.String())
 		}
+		unmountUnder(dir)
 		os.RemoveAll(dir)
 	})
 	d.start(extra...)
@@ -117,6 +119,38 @@ func (d *daemon) start(extra ...string) {
 	}
 	d.stop()
 	d.t.Fatalf("daemon did not answer on %s\n%s", d.Sock, d.log.String())
+}
+
+// removeContainers force-removes every container of a running daemon:
+// containers outlive their daemon by design (live restore), so a test must
+// remove them itself, also when it failed.
+func (d *daemon) removeContainers() {
+	if d.cmd == nil {
+		d.start()
+	}
+	ids := strings.Fields(d.berth("ps", "-aq", "--no-trunc").Stdout)
+	if len(ids) > 0 {
+		d.berth(append([]string{"rm", "-f"}, ids...)...)
+	}
+}
+
+// unmountUnder lazily unmounts whatever a failed test left mounted below
+// dir, deepest first, so RemoveAll cannot reach into a mounted layer.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var targets []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			targets = append(targets, f[4])
+		}
+	}
+	for i := len(targets) - 1; i >= 0; i-- {
+		syscall.Unmount(targets[i], syscall.MNT_DETACH)
+	}
 }
 
 // stop sends SIGTERM and waits; a daemon that hangs is killed by PID.
