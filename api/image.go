@@ -133,12 +133,12 @@ type streamMessage struct {
 // rootfs tar). Like dockerd it answers with a JSON-message stream; nothing
 // is written before the import ends, so an early failure is still a plain
 // HTTP error with its own status.
-func (s *server) createImage(w http.ResponseWriter, r *http.Request, _ request) error {
+func (s *server) createImage(w http.ResponseWriter, r *http.Request, req request) error {
 	q := r.URL.Query()
 	src := q.Get("fromSrc")
 	switch {
 	case src == "" && q.Get("fromImage") != "":
-		return fmt.Errorf("pull %s: pulling from a registry is not available in this daemon: %w", q.Get("fromImage"), errdefs.ErrNotImplemented)
+		return s.pullImage(w, r, req)
 	case src == "":
 		return fmt.Errorf("create image: fromSrc or fromImage is required: %w", errdefs.ErrInvalidArgument)
 	case src != "-":

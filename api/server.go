@@ -48,6 +48,11 @@ type Options struct {
 	// Logger gets every request at debug level and failures at debug
 	// (client errors) or error (server errors); nil discards.
 	Logger *slog.Logger
+
+	// Distribution serves pull, push and /distribution; Auth serves
+	// /auth (registry.go).
+	Distribution DistributionBackend
+	Auth         AuthBackend
 }
 
 // request is what a handler needs to know about the call besides the
@@ -105,6 +110,7 @@ func New(opts Options) http.Handler {
 	}
 	s.addSystemRoutes()
 	s.addImageRoutes()
+	s.addRegistryRoutes()
 	return s
 }
 

@@ -22,10 +22,12 @@ import (
 	"berth/content"
 	"berth/errdefs"
 	"berth/image"
+	"berth/remote"
 	"berth/snapshot"
 	"berth/snapshot/btrfs"
 	"berth/snapshot/overlay"
 	"berth/snapshot/vfs"
+	"berth/version"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -39,6 +41,7 @@ type Daemon struct {
 	content *content.Store
 	sn      snapshot.Snapshotter
 	images  *image.Service
+	remote  *remote.Client
 	id      string
 	started time.Time
 }
@@ -74,7 +77,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if d.sn, err = newSnapshotter(ctx, cfg.StorageDriver, cfg.DataRoot, d.db); err != nil {
 		return nil, err
 	}
-	d.images, err = image.New(image.Options{DB: d.db, Content: d.content, Snapshotter: d.sn, Driver: cfg.StorageDriver, Logger: log})
+	d.remote = remote.New(remote.Options{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors,
+		CertsDir: remote.DefaultCertsDir, UserAgent: "berth/" + version.Version, Logger: log})
+	d.images, err = image.New(image.Options{DB: d.db, Content: d.content, Snapshotter: d.sn, Driver: cfg.StorageDriver, Logger: log,
+		Remote: d.remote, MaxDownloads: cfg.MaxDownloads, MaxUploads: cfg.MaxUploads})
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +159,7 @@ func (d *Daemon) cleanup(ctx context.Context) {
 func (d *Daemon) Serve(ctx context.Context) error {
 	handler := api.New(api.Options{
 		Images: d.images, System: d, Version: versionInfo(ctx, d.cfg), Logger: d.log,
+		Distribution: d.images, Auth: d.remote,
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	var listeners []net.Listener

@@ -184,7 +184,7 @@ func (s *Service) gcLayers(ctx context.Context) []imagetypes.DeleteResponse {
 	users := st.layerUsers()
 	var unused []layerRecord
 	for c, l := range st.layers {
-		if users[c] == 0 {
+		if users[c] == 0 && !s.dist.pinned(c) {
 			unused = append(unused, l)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"berth/content"
 	"berth/errdefs"
+	"berth/remote"
 	"berth/snapshot"
 
 	"github.com/distribution/reference"
@@ -39,6 +40,13 @@ type Options struct {
 	Snapshotter snapshot.Snapshotter
 	Driver      string // the snapshotter's name, for inspect's GraphDriver
 	Logger      *slog.Logger
+	// Remote is the registry client for pull and push; nil disables them.
+	Remote *remote.Client
+	// MaxDownloads and MaxUploads bound the layers transferred at once by
+	// all pulls and by each push (daemon.json max-concurrent-downloads and
+	// max-concurrent-uploads); 0 means 3 and 5, as in Docker.
+	MaxDownloads int
+	MaxUploads   int
 }
 
 // Service is the image store.
@@ -57,6 +65,9 @@ type Service struct {
 
 	usageMu sync.RWMutex
 	usage   ContainerUsage
+
+	// dist runs pulls and pushes (pull_jobs.go).
+	dist *distribution
 }
 
 // New opens the image store, creating its buckets.
@@ -68,7 +79,8 @@ func New(opts Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: opts.DB, content: opts.Content, sn: opts.Snapshotter, driver: opts.Driver, log: log}, nil
+	return &Service{db: opts.DB, content: opts.Content, sn: opts.Snapshotter, driver: opts.Driver, log: log,
+		dist: newDistribution(opts.Remote, opts.MaxDownloads, opts.MaxUploads)}, nil
 }
 
 // SetContainerUsage connects the container service once it exists.
