@@ -42,9 +42,13 @@ type VersionInfo struct {
 
 // Options configures the handler returned by New.
 type Options struct {
-	Images  ImageBackend
-	System  SystemBackend
-	Version VersionInfo
+	Images ImageBackend
+	System SystemBackend
+	// Containers serves /containers/... and /exec/...; Events serves
+	// /events.
+	Containers ContainerBackend
+	Events     EventsBackend
+	Version    VersionInfo
 	// Logger gets every request at debug level and failures at debug
 	// (client errors) or error (server errors); nil discards.
 	Logger *slog.Logger
@@ -53,6 +57,10 @@ type Options struct {
 	// /auth (registry.go).
 	Distribution DistributionBackend
 	Auth         AuthBackend
+
+	// ImageArchive serves save (/images/get, /images/{name}/get) and
+	// load (/images/load) (image_archive.go).
+	ImageArchive ImageArchiveBackend
 }
 
 // request is what a handler needs to know about the call besides the
@@ -110,7 +118,15 @@ func New(opts Options) http.Handler {
 	}
 	s.addSystemRoutes()
 	s.addImageRoutes()
+	s.addImageArchiveRoutes()
 	s.addRegistryRoutes()
+	if opts.Containers != nil {
+		s.addContainerRoutes()
+		s.addExecRoutes()
+	}
+	if opts.Events != nil {
+		s.addEventRoutes()
+	}
 	return s
 }
 

@@ -69,6 +69,12 @@ type AttachStreams struct {
 	DetachKeys string
 	// Logs replays the log before streaming; Stream follows live output.
 	Logs, Stream bool
+	// Attached, when not nil, is called once the streams are connected
+	// (for a created container: queued for its next start), before the
+	// first write and before blocking. The API answers the attach request
+	// only then, so a client that starts the container as soon as attach
+	// returns (`run` does) cannot miss output.
+	Attached func()
 }
 
 // ExecStartOptions is POST /exec/{id}/start.
