@@ -159,7 +159,7 @@ func (d *Daemon) cleanup(ctx context.Context) {
 func (d *Daemon) Serve(ctx context.Context) error {
 	handler := api.New(api.Options{
 		Images: d.images, System: d, Version: versionInfo(ctx, d.cfg), Logger: d.log,
-		Distribution: d.images, Auth: d.remote,
+		Distribution: d.images, Auth: d.remote, ImageArchive: d.images,
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	var listeners []net.Listener
