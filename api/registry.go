@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -61,7 +62,9 @@ type progressStream struct {
 
 func (p *progressStream) send(pr image.Progress) {
 	m := streamMessage{Message: jsonstream.Message{ID: pr.ID, Status: pr.Status}}
-	if pr.Total > 0 || pr.Current > 0 {
+	if pr.ID != "" && !pr.Message {
+		// Always present on layer lines (possibly {}): the docker CLI
+		// redraws a line in place only for messages that carry it.
 		m.Progress = &jsonstream.Progress{Current: pr.Current, Total: pr.Total}
 	}
 	p.mu.Lock()
@@ -91,10 +94,10 @@ func (p *progressStream) write(m streamMessage) error {
 // pullImage serves POST /images/create?fromImage=: a tag or digest in
 // "tag" (or in fromImage itself); neither pulls every tag.
 func (s *server) pullImage(w http.ResponseWriter, r *http.Request, _ request) error {
-	if s.opts.Distribution == nil {
-		return fmt.Errorf("pull: %w", errdefs.ErrNotImplemented)
-	}
 	q := r.URL.Query()
+	if s.opts.Distribution == nil {
+		return fmt.Errorf("pull %s: pulling from a registry is not available in this daemon: %w", q.Get("fromImage"), errdefs.ErrNotImplemented)
+	}
 	name, all, err := pullReference(q.Get("fromImage"), q.Get("tag"))
 	if err != nil {
 		return err
@@ -150,7 +153,7 @@ func platformParam(v string) (string, error) {
 // local tag of the repository.
 func (s *server) pushImage(w http.ResponseWriter, r *http.Request, req request) error {
 	if s.opts.Distribution == nil {
-		return fmt.Errorf("push: %w", errdefs.ErrNotImplemented)
+		return fmt.Errorf("push %s: pushing to a registry is not available in this daemon: %w", req.name, errdefs.ErrNotImplemented)
 	}
 	auth, err := registryAuth(r)
 	if err != nil {
@@ -195,7 +198,8 @@ func (s *server) login(w http.ResponseWriter, r *http.Request, _ request) error 
 	if err != nil {
 		if errors.Is(err, errdefs.ErrUnauthenticated) {
 			// dockerd's wording, which scripts look for.
-			return errdefs.Errorf(errdefs.ErrUnauthenticated, "login attempt to %s failed with status: 401 Unauthorized (%v)", loginURL(server), err)
+			s.log.DebugContext(r.Context(), "login refused", "server", server, "err", err)
+			return errdefs.Errorf(errdefs.ErrUnauthenticated, "login attempt to %s failed with status: 401 Unauthorized", loginURL(server))
 		}
 		return err
 	}
@@ -203,13 +207,24 @@ func (s *server) login(w http.ResponseWriter, r *http.Request, _ request) error 
 	return nil
 }
 
+// loginURL is the endpoint dockerd names in a refused login. Loopback
+// registries are reached over plain HTTP when they do not speak TLS, and
+// in practice they do not.
 func loginURL(server string) string {
 	host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://"), "/")
 	host, _, _ = strings.Cut(host, "/")
 	if host == "index.docker.io" || host == "docker.io" {
 		host = "registry-1.docker.io"
 	}
-	return "https://" + host + "/v2/"
+	scheme := "https://"
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	if ip := net.ParseIP(strings.Trim(name, "[]")); name == "localhost" || (ip != nil && ip.IsLoopback()) {
+		scheme = "http://"
+	}
+	return scheme + host + "/v2/"
 }
 
 func decodeBasic(auth string) (string, string, error) {

@@ -28,6 +28,7 @@ const DefaultHost = "unix:///run/berth/berth.sock"
 func commandGroups() []func(*env) []*cobra.Command {
 	return []func(*env) []*cobra.Command{
 		imageCommands,
+		registryCommands,
 		systemCommands,
 	}
 }

@@ -38,6 +38,10 @@ type Progress struct {
 	Total   int64
 	// Aux is set on the final message of each pushed tag.
 	Aux *PushResult
+	// Message marks a line that is not a layer's status ("v1: Pulling
+	// from ..."): clients print it on its own rather than redrawing a
+	// layer line, so it travels without a progress detail.
+	Message bool
 }
 
 // ProgressFunc receives progress messages, one call at a time.
@@ -147,7 +151,7 @@ func (p *puller) pullOne(ctx context.Context, ref reference.Named) (bool, error)
 		return false, manifestError(ref, err)
 	}
 	id := tagOrDigest(ref)
-	p.progress(Progress{ID: id, Status: "Pulling from " + reference.Path(ref)})
+	p.progress(Progress{ID: id, Status: "Pulling from " + reference.Path(ref), Message: true})
 	cfgBytes, cfg, err := p.config(ctx, res)
 	if err != nil {
 		return false, err
@@ -216,6 +220,9 @@ func manifestError(ref reference.Named, err error) error {
 			}
 		}
 		return errdefs.Errorf(errdefs.ErrNotFound, "manifest for %s not found: %s", reference.FamiliarString(ref), msg)
+	}
+	if errors.As(err, &se) && (errors.Is(err, errdefs.ErrUnauthenticated) || errors.Is(err, errdefs.ErrPermissionDenied)) {
+		return fmt.Errorf("pull access denied for %s, repository does not exist or may require 'docker login': %w", reference.FamiliarName(ref), se)
 	}
 	return err
 }
