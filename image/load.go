@@ -242,7 +242,7 @@ func (l *loader) link(name string, hdr *tar.Header) error {
 
 func isMetaName(name string) bool {
 	switch name {
-	case archiveManifest, archiveIndex, archiveRepositories, archiveLayout:
+	case archiveManifest, archiveIndex, archiveRepositories, ocispec.ImageLayoutFile:
 		return true
 	}
 	return false

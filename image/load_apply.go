@@ -253,14 +253,18 @@ func (l *loader) record(ctx context.Context, imgs []*loadImage) ([]LoadedImage, 
 			}
 			st.layers[c] = rec
 		}
+		fresh := map[digest.Digest]bool{}
 		for _, img := range imgs {
+			if _, ok := st.images[img.id]; !ok {
+				fresh[img.id] = true
+			}
 			li, err := recordImage(tx, st, img)
 			if err != nil {
 				return err
 			}
 			out = append(out, li)
 		}
-		return nil
+		return linkParents(tx, st, imgs, fresh)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load: record images: %w", err)
@@ -328,6 +332,26 @@ func recordImage(tx *bolt.Tx, st *state, img *loadImage) (LoadedImage, error) {
 		li.Tags = append(li.Tags, name)
 	}
 	return li, nil
+}
+
+// linkParents restores the parent links manifest.json records, for new
+// images whose parent is in the store (loaded now or before).
+func linkParents(tx *bolt.Tx, st *state, imgs []*loadImage, fresh map[digest.Digest]bool) error {
+	for _, img := range imgs {
+		if !fresh[img.id] || img.parent == "" || img.parent == img.id {
+			continue
+		}
+		if _, ok := st.images[img.parent]; !ok {
+			continue
+		}
+		r := st.images[img.id]
+		r.Parent = img.parent
+		st.images[img.id] = r
+		if err := putJSON(tx.Bucket(bucketImages), img.id.String(), r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rollback removes what a failed load added. A blob that some record uses

@@ -16,6 +16,7 @@ import (
 // loadImage is one image of an archive, resolved to stored blobs.
 type loadImage struct {
 	id     digest.Digest // the config's digest
+	parent digest.Digest // manifest.json's Parent, if any
 	config *Config
 	layers []archiveEntry // one blob per diff ID, bottom first
 	refs   []reference.NamedTagged
@@ -69,8 +70,12 @@ func (r *resolver) legacyManifest(ctx context.Context) error {
 			}
 			refs = append(refs, ref)
 		}
-		if err := r.add(ctx, cfg, layers, refs); err != nil {
+		img, err := r.add(ctx, cfg, layers, refs)
+		if err != nil {
 			return err
+		}
+		if item.Parent.Validate() == nil {
+			img.parent = item.Parent
 		}
 	}
 	return nil
@@ -90,17 +95,17 @@ func parseLoadTag(tag string) (reference.NamedTagged, error) {
 
 // add checks an image's config against its layers and merges it with an
 // earlier entry for the same image.
-func (r *resolver) add(ctx context.Context, cfg archiveEntry, layers []archiveEntry, refs []reference.NamedTagged) error {
+func (r *resolver) add(ctx context.Context, cfg archiveEntry, layers []archiveEntry, refs []reference.NamedTagged) (*loadImage, error) {
 	raw, err := r.l.s.content.ReadAll(ctx, cfg.digest, maxConfigSize)
 	if err != nil {
-		return fmt.Errorf("load: image config %s: %w", cfg.digest, err)
+		return nil, fmt.Errorf("load: image config %s: %w", cfg.digest, err)
 	}
 	c, err := ParseConfig(raw)
 	if err != nil {
-		return fmt.Errorf("load: image %s: %w", cfg.digest, err)
+		return nil, fmt.Errorf("load: image %s: %w", cfg.digest, err)
 	}
 	if len(c.RootFS.DiffIDs) != len(layers) {
-		return fmt.Errorf("load: image %s: config lists %d layers, the manifest %d: %w", cfg.digest, len(c.RootFS.DiffIDs), len(layers), errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("load: image %s: config lists %d layers, the manifest %d: %w", cfg.digest, len(c.RootFS.DiffIDs), len(layers), errdefs.ErrInvalidArgument)
 	}
 	img, ok := r.byID[cfg.digest]
 	if !ok {
@@ -113,7 +118,7 @@ func (r *resolver) add(ctx context.Context, cfg archiveEntry, layers []archiveEn
 			img.refs = append(img.refs, ref)
 		}
 	}
-	return nil
+	return img, nil
 }
 
 // ociIndex reads a plain OCI layout: each top-level descriptor is an
@@ -283,7 +288,8 @@ func (r *resolver) ociManifest(ctx context.Context, desc ocispec.Descriptor, ref
 		}
 		layers = append(layers, e)
 	}
-	return r.add(ctx, cfg, layers, refs)
+	_, err = r.add(ctx, cfg, layers, refs)
+	return err
 }
 
 func isLayerType(mt string) bool {

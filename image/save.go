@@ -59,6 +59,7 @@ type savedLayer struct {
 // savedImage is everything the archive says about one image.
 type savedImage struct {
 	id         digest.Digest
+	parent     digest.Digest
 	created    time.Time
 	configSize int64
 	layers     []savedLayer
@@ -157,7 +158,7 @@ func (s *Service) describeForSave(ctx context.Context, st *state, id digest.Dige
 	if err != nil {
 		return nil, fmt.Errorf("image %s: config: %w", id, err)
 	}
-	img := &savedImage{id: id, created: r.Created, configSize: info.Size}
+	img := &savedImage{id: id, parent: r.Parent, created: r.Created, configSize: info.Size}
 	for _, chain := range r.ChainIDs {
 		l, ok := st.layers[chain]
 		if !ok {
@@ -216,7 +217,6 @@ const (
 	archiveManifest     = "manifest.json"
 	archiveRepositories = "repositories"
 	archiveIndex        = "index.json"
-	archiveLayout       = "oci-layout"
 	annotationImageName = "io.containerd.image.name"
 )
 

@@ -21,6 +21,7 @@ import (
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	bolt "go.etcd.io/bbolt"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite golden files")
@@ -119,7 +120,8 @@ func archiveListing(t *testing.T, arc []byte) string {
 		}
 	}
 	for _, f := range []string{"index.json", "manifest.json", "oci-layout", "repositories"} {
-		lines = append(lines, "  "+f+" "+string(files[f]))
+		// A trailing newline shows as a literal \n.
+		lines = append(lines, "  "+f+" "+strings.ReplaceAll(string(files[f]), "\n", `\n`))
 	}
 	out := strings.Join(lines, "\n") + "\n"
 	for hex, name := range names {
@@ -227,6 +229,47 @@ func TestSaveNames(t *testing.T) {
 	var buf bytes.Buffer
 	if err := s.SaveImages(ctx, []string{"nope"}, &buf); !errdefs.NotFound(err) || err.Error() != "No such image: nope:latest" {
 		t.Errorf("unknown image: %v", err)
+	}
+}
+
+// TestSaveLoadKeepsParent checks manifest.json carries a parent link when
+// both images are saved, and load restores it.
+func TestSaveLoadKeepsParent(t *testing.T) {
+	s := newService(t, drivers[0])
+	ctx := context.Background()
+	app, other := saveFixtures(t, s)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		r, err := getJSON[record](tx.Bucket(bucketImages), other.id().String(), "image")
+		if err != nil {
+			return err
+		}
+		r.Parent = app.id()
+		return putJSON(tx.Bucket(bucketImages), other.id().String(), r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arc := saveBytes(t, s, other.id().String(), "app:v1")
+	var items []manifestItem
+	if err := json.Unmarshal(readEntry(t, arc, "manifest.json"), &items); err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2 || items[0].Parent != app.id() || items[1].Parent != "" {
+		t.Fatalf("manifest.json: %+v", items)
+	}
+	if only := saveBytes(t, s, other.id().String()); strings.Contains(string(readEntry(t, only, "manifest.json")), "Parent") {
+		t.Fatal("a parent outside the archive was named")
+	}
+	removeAll(t, s)
+	if _, err := loadBytes(t, s, arc); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.view()
+	if err != nil || st.images[other.id()].Parent != app.id() {
+		t.Fatalf("parent after load: %+v %v", st.images[other.id()], err)
+	}
+	if _, err := s.ImageDelete(ctx, "app:v1", DeleteOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -23,6 +23,9 @@ type manifestItem struct {
 	RepoTags     []string
 	Layers       []string
 	LayerSources map[digest.Digest]ocispec.Descriptor `json:",omitempty"`
+	// Parent is the image this one was built on, when the archive holds
+	// it too; load restores the link.
+	Parent digest.Digest `json:",omitempty"`
 }
 
 // copyBufSize is the chunk in which blobs go into the archive: large enough
@@ -48,24 +51,28 @@ func (p *savePlan) write(ctx context.Context, w io.Writer) error {
 		if err := aw.blob(img.id, img.configSize, img.created); err != nil {
 			return err
 		}
-		if err := aw.bytes(blobPath(digest.FromBytes(img.manifest)), img.manifest, img.created); err != nil {
+		if err := aw.bytes(blobPath(digest.FromBytes(img.manifest)), img.manifest, time.Unix(0, 0)); err != nil {
 			return err
 		}
 	}
-	for _, f := range []struct {
-		name string
-		v    any
-	}{
-		{archiveIndex, p.index()},
-		{archiveManifest, p.legacyManifest()},
-		{archiveLayout, ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion}},
-	} {
-		if err := aw.json(f.name, f.v); err != nil {
-			return err
-		}
+	// Byte for byte what Docker writes: index.json compact, manifest.json
+	// and repositories with a trailing newline, oci-layout with a space.
+	idx, err := json.Marshal(p.index())
+	if err != nil {
+		return fmt.Errorf("save %s: %w", archiveIndex, err)
+	}
+	if err := aw.bytes(archiveIndex, idx, time.Unix(0, 0)); err != nil {
+		return err
+	}
+	if err := aw.jsonLine(archiveManifest, p.legacyManifest()); err != nil {
+		return err
+	}
+	layout := `{"imageLayoutVersion": "` + ocispec.ImageLayoutVersion + `"}`
+	if err := aw.bytes(ocispec.ImageLayoutFile, []byte(layout), time.Unix(0, 0)); err != nil {
+		return err
 	}
 	if repos := p.repositories(); len(repos) > 0 {
-		if err := aw.json(archiveRepositories, repos); err != nil {
+		if err := aw.jsonLine(archiveRepositories, repos); err != nil {
 			return err
 		}
 	}
@@ -97,8 +104,15 @@ func (p *savePlan) index() ocispec.Index {
 
 func (p *savePlan) legacyManifest() []manifestItem {
 	out := []manifestItem{}
+	saved := map[digest.Digest]bool{}
+	for _, img := range p.images {
+		saved[img.id] = true
+	}
 	for _, img := range p.images {
 		item := manifestItem{Config: blobPath(img.id), Layers: []string{}}
+		if saved[img.parent] {
+			item.Parent = img.parent
+		}
 		for _, ref := range img.refs {
 			item.RepoTags = append(item.RepoTags, reference.FamiliarString(ref))
 		}
@@ -184,12 +198,12 @@ func (a *archiveWriter) bytes(name string, b []byte, mtime time.Time) error {
 	return nil
 }
 
-func (a *archiveWriter) json(name string, v any) error {
+func (a *archiveWriter) jsonLine(name string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("save %s: %w", name, err)
 	}
-	return a.bytes(name, b, time.Unix(0, 0))
+	return a.bytes(name, append(b, '\n'), time.Unix(0, 0))
 }
 
 // ctxReader ends a long copy when ctx is cancelled.
