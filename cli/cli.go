@@ -28,6 +28,7 @@ const DefaultHost = "unix:///run/berth/berth.sock"
 func commandGroups() []func(*env) []*cobra.Command {
 	return []func(*env) []*cobra.Command{
 		imageCommands,
+		archiveCommands,
 		registryCommands,
 		systemCommands,
 	}
@@ -110,10 +111,31 @@ The daemon address comes from -H, else DOCKER_HOST, else ` + DefaultHost + `.`,
 	flags.StringVarP(&e.logLevel, "log-level", "l", "info", `Set the logging level ("debug", "info", "warn", "error")`)
 	flags.BoolP("version", "v", false, "Print version information and quit")
 	for _, group := range commandGroups() {
-		root.AddCommand(group(e)...)
+		addCommands(root, group(e))
 	}
 	setUsage(root)
 	return root
+}
+
+// addCommands adds a group's commands to root. A management command that
+// root has already (say "image") gains the new one's subcommands instead,
+// so a group can contribute `image save` beside its top-level `save`.
+func addCommands(root *cobra.Command, cmds []*cobra.Command) {
+	for _, c := range cmds {
+		var existing *cobra.Command
+		for _, have := range root.Commands() {
+			if have.Name() == c.Name() && have.HasSubCommands() && c.HasSubCommands() {
+				existing = have
+			}
+		}
+		if existing == nil {
+			root.AddCommand(c)
+			continue
+		}
+		subs := c.Commands()
+		c.RemoveCommand(subs...)
+		existing.AddCommand(subs...)
+	}
 }
 
 // setup resolves the daemon address and logger once flags are parsed.
