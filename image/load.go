@@ -85,6 +85,17 @@ func (s *Service) LoadImages(ctx context.Context, src io.Reader, opts LoadOption
 	if err != nil {
 		return nil, err
 	}
+	// Pinned, the layers this load finds in the store stay there until
+	// its records use them, whatever an rmi meanwhile leaves unused.
+	var chains []digest.Digest
+	for _, img := range imgs {
+		chains = append(chains, chainIDs(img.config.RootFS.DiffIDs)...)
+	}
+	unpin, _, err := s.pinLayers(ctx, chains)
+	if err != nil {
+		return nil, err
+	}
+	defer unpin()
 	for _, img := range imgs {
 		if err := l.unpack(ctx, img); err != nil {
 			return nil, err

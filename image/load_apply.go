@@ -193,6 +193,9 @@ func (l *loader) commitSnapshot(ctx context.Context, key string, chain digest.Di
 	}
 	if err := l.s.sn.Commit(ctx, chain.String(), key); err != nil {
 		l.s.sn.Remove(context.WithoutCancel(ctx), key)
+		if errdefs.AlreadyExists(err) {
+			return nil // committed by another load since the check
+		}
 		return fmt.Errorf("load: layer %s: %w", chain, err)
 	}
 	l.snaps = append(l.snaps, chain.String())
@@ -358,12 +361,32 @@ func linkParents(tx *bolt.Tx, st *state, imgs []*loadImage, fresh map[digest.Dig
 // by now (a concurrent load of the same content finished first) stays.
 func (l *loader) rollback(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
+	l.dropSnapshots(ctx)
+	l.dropBlobs(ctx, nil)
+}
+
+// dropSnapshots removes the layers this load committed, top first, unless
+// a concurrent pull has recorded one as its own meanwhile. It holds layerMu
+// exclusively, as layer GC does, so no record appears while it decides.
+func (l *loader) dropSnapshots(ctx context.Context) {
+	if len(l.snaps) == 0 {
+		return
+	}
+	l.s.layerMu.Lock()
+	defer l.s.layerMu.Unlock()
+	st, err := l.s.view()
+	if err != nil {
+		l.s.log.Warn("load rollback", "err", err)
+		return
+	}
 	for i := len(l.snaps) - 1; i >= 0; i-- {
+		if _, ok := st.layers[digest.Digest(l.snaps[i])]; ok {
+			continue
+		}
 		if err := l.s.sn.Remove(ctx, l.snaps[i]); err != nil && !errdefs.NotFound(err) {
 			l.s.log.Warn("load rollback", "snapshot", l.snaps[i], "err", err)
 		}
 	}
-	l.dropBlobs(ctx, nil)
 }
 
 // dropScratch removes the blobs a successful load needed only on the way:

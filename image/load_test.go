@@ -298,3 +298,36 @@ func badArchives(t *testing.T, good, bad fxImage) []badCase {
 		{"device entry", tarOf(t, append(slices.Clone(d25), fxEntry{name: "dev", typ: tar.TypeChar})), "unsupported type"},
 	}
 }
+
+// TestConcurrentLoads loads one archive several times at once: every load
+// succeeds and the store ends with one copy of each layer.
+func TestConcurrentLoads(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, s *Service) {
+		a := twoLayerImage(t, "a", "app:v1")
+		b := newFxImage(t, "b", []string{"app:v2"}, a.layers[0], layerTar(t, fxReg("b", "b")))
+		arc := tarOf(t, docker25Entries(t, a, b))
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				_, err := s.LoadImages(context.Background(), bytes.NewReader(arc), LoadOptions{})
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkFixture(t, s, a.id(), "a")
+		var snaps []string
+		for _, e := range storeListing(t, s) {
+			if strings.HasPrefix(e, "snapshot ") || strings.HasPrefix(e, "ingest ") {
+				snaps = append(snaps, e)
+			}
+		}
+		if len(snaps) != 3 {
+			t.Fatalf("want the 3 layers' snapshots and no ingests, got %q", snaps)
+		}
+		removeAll(t, s)
+	})
+}

@@ -46,6 +46,23 @@ func (s *Service) SaveImages(ctx context.Context, names []string, w io.Writer) e
 	if err != nil {
 		return err
 	}
+	// Pinned, the layers stay while they stream even if an rmi leaves them
+	// unused; pinning under layerMu and checking they are still there
+	// closes the gap since planning.
+	var chains []digest.Digest
+	for _, img := range plan.images {
+		chains = append(chains, img.chains...)
+	}
+	unpin, present, err := s.pinLayers(ctx, chains)
+	if err != nil {
+		return err
+	}
+	defer unpin()
+	for i, ok := range present {
+		if !ok {
+			return fmt.Errorf("save: layer %s: removed while saving: %w", chains[i], errdefs.ErrNotFound)
+		}
+	}
 	return plan.write(ctx, w)
 }
 
@@ -60,6 +77,7 @@ type savedLayer struct {
 type savedImage struct {
 	id         digest.Digest
 	parent     digest.Digest
+	chains     []digest.Digest
 	created    time.Time
 	configSize int64
 	layers     []savedLayer
@@ -158,7 +176,7 @@ func (s *Service) describeForSave(ctx context.Context, st *state, id digest.Dige
 	if err != nil {
 		return nil, fmt.Errorf("image %s: config: %w", id, err)
 	}
-	img := &savedImage{id: id, parent: r.Parent, created: r.Created, configSize: info.Size}
+	img := &savedImage{id: id, parent: r.Parent, chains: r.ChainIDs, created: r.Created, configSize: info.Size}
 	for _, chain := range r.ChainIDs {
 		l, ok := st.layers[chain]
 		if !ok {
