@@ -2,6 +2,8 @@ package network
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -10,11 +12,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"berth/network/dns"
+	"berth/network/nsenter"
 	"berth/network/internal/nstest"
 
 	"github.com/moby/moby/api/types/network"
@@ -153,8 +155,8 @@ func (e *env) setup(name string, mod func(*SandboxRequest)) (*Sandbox, error) {
 
 // ctrID is a stable 64-hex id for a test container name.
 func ctrID(name string) string {
-	h := fmt.Sprintf("%x", name)
-	return (h + strings.Repeat("0", 64))[:64]
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:])
 }
 
 // httpd starts busybox httpd in the container's namespace serving body.
@@ -289,4 +291,27 @@ func (e *env) ruleset() string {
 // serveHTTP answers every request on l with body until l is closed.
 func serveHTTP(l net.Listener, body string) {
 	go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) }))
+}
+
+type netipAddr = netip.Addr
+
+func parseAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func nsDo(ns string, fn func() error) error { return nsenter.Do(ns, fn) }
+
+// unreachable reports whether a TCP connection to addr from ns fails
+// within a short time (isolation drops packets, so it times out).
+func unreachable(ns, addr string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	c, err := nstest.Dialer(ns)(ctx, "tcp", addr)
+	if err == nil {
+		c.Close()
+	}
+	return err != nil
+}
+
+// portsOf is a single binding hostPort -> key.
+func portsOf(key, hostPort string) map[string][]network.PortBinding {
+	return map[string][]network.PortBinding{key: {{HostPort: hostPort}}}
 }

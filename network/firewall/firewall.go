@@ -13,9 +13,15 @@
 //	postrouting nat    srcnat  masquerade: outbound traffic of each network,
 //	                           127.0.0.0/8 sources reaching a bridge (local
 //	                           clients of a published port) and DNATed
-//	                           traffic that re-enters its bridge (hairpin)
+//	                           traffic from a bridge's subnet back into it
+//	                           (a container reaching itself or a neighbour
+//	                           through a published port)
 //	forward     filter filter  isolation between bridges and of internal
 //	                           networks; DNATed flows (published ports) pass
+//
+// The hairpin rule matches on the source subnet, not on the input
+// interface: with br_netfilter loaded, a DNATed frame may be bridged
+// straight back out, and the postrouting hook then has no input device.
 //
 // Published ports answer on 127.0.0.1 because output DNATs locally generated
 // packets, the bridge has route_localnet=1 (set by the bridge package) so
@@ -183,7 +189,7 @@ func natRules(nets []Network) []Rule {
 		}
 		rules = append(rules,
 			Rule{Exprs: concat(ipSaddrIn(netip.MustParsePrefix("127.0.0.0/8")), ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, n.Bridge), masq())},
-			Rule{Exprs: concat(ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, n.Bridge), ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, n.Bridge), ctStatusDNAT(), masq())},
+			Rule{Exprs: concat(ipSaddrIn(n.Subnet), ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, n.Bridge), ctStatusDNAT(), masq())},
 		)
 	}
 	return rules
