@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"berth/network/dns"
-	"berth/network/nsenter"
 	"berth/network/internal/nstest"
+	"berth/network/nsenter"
 
 	"github.com/moby/moby/api/types/network"
 	bolt "go.etcd.io/bbolt"

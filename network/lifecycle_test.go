@@ -15,7 +15,9 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-func ipOf(sb *Sandbox, netName string) string { return sb.Settings.Networks[netName].IPAddress.String() }
+func ipOf(sb *Sandbox, netName string) string {
+	return sb.Settings.Networks[netName].IPAddress.String()
+}
 
 // TestIPAMPersistence: lowest free address first, reuse after a container
 // goes, never one address twice, and all of it across daemon restarts.

@@ -63,7 +63,6 @@ func TestPublishedPorts(t *testing.T) {
 		}
 	}
 
-
 	// A second container on the same host port: Docker's message, and
 	// nothing of it is left behind.
 	before := e.links()
