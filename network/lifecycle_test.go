@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"berth/network/internal/nstest"
 	"berth/network/nsenter"
 
+	"github.com/moby/moby/api/types/network"
 	"github.com/vishvananda/netlink"
 )
 
@@ -185,4 +187,21 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	e.httpd(keep, 80, "kept")
 	mustGet(t, e.hostNS, "172.17.0.2:80", "kept")
+}
+
+// TestServiceRulesetGolden pins the table the service generates for a
+// default-bridge container with published ports and a user network.
+func TestServiceRulesetGolden(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createNet("n", "10.30.0.0/24", nil)
+	e.container("web", func(r *SandboxRequest) {
+		publish(map[string][]network.PortBinding{
+			"80/tcp":  {{HostPort: "8080"}, {HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "8081"}},
+			"53/udp":  {{HostPort: "5353"}},
+			"443/tcp": {},
+		})(r)
+	})
+	e.container("db", onNet("n"))
+	checkGolden(t, "service-ruleset.golden", e.ruleset())
 }
