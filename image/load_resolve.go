@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 
 	"berth/errdefs"
 
@@ -214,17 +215,25 @@ func (r *resolver) pickManifest(ctx context.Context, desc ocispec.Descriptor, de
 	if err := json.Unmarshal(b, &idx); err != nil {
 		return desc, fmt.Errorf("load: index %s: %w: %w", desc.Digest, err, errdefs.ErrInvalidArgument)
 	}
-	best, ok := hostManifest(idx.Manifests)
-	if !ok {
+	// An archive may hold only some of an index's platforms (Docker's
+	// containerd store saves what it has): take the best one present.
+	candidates := hostManifests(idx.Manifests)
+	if len(candidates) == 0 {
 		return desc, fmt.Errorf("load: index %s: no manifest for %s/%s: %w", desc.Digest, runtime.GOOS, runtime.GOARCH, errdefs.ErrNotFound)
 	}
-	return r.pickManifest(ctx, best, depth+1)
+	for _, c := range candidates {
+		if _, err := r.l.lookup(blobPath(c.Digest)); err == nil {
+			return r.pickManifest(ctx, c, depth+1)
+		}
+	}
+	return r.pickManifest(ctx, candidates[0], depth+1) // fails naming the blob
 }
 
-// hostManifest picks the entry for this machine: the exact platform, then
-// the right OS and architecture in another variant, then an entry that
-// states no platform. Attestations (unknown/unknown) never match.
-func hostManifest(descs []ocispec.Descriptor) (ocispec.Descriptor, bool) {
+// hostManifests lists the entries that can run here, best first: the
+// exact platform, then the right OS and architecture in another variant,
+// then entries that state no platform. Attestations (unknown/unknown)
+// never qualify.
+func hostManifests(descs []ocispec.Descriptor) []ocispec.Descriptor {
 	want := hostVariant()
 	rank := func(d ocispec.Descriptor) int {
 		p := d.Platform
@@ -238,14 +247,14 @@ func hostManifest(descs []ocispec.Descriptor) (ocispec.Descriptor, bool) {
 		}
 		return 2
 	}
-	var best ocispec.Descriptor
-	bestRank := 0
+	var out []ocispec.Descriptor
 	for _, d := range descs {
-		if r := rank(d); r > bestRank {
-			best, bestRank = d, r
+		if rank(d) > 0 {
+			out = append(out, d)
 		}
 	}
-	return best, bestRank > 0
+	slices.SortStableFunc(out, func(a, b ocispec.Descriptor) int { return rank(b) - rank(a) })
+	return out
 }
 
 func hostVariant() string {

@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"berth/errdefs"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // checkFixture asserts that a loaded fixture image has its files, with the
@@ -330,4 +333,45 @@ func TestConcurrentLoads(t *testing.T) {
 		}
 		removeAll(t, s)
 	})
+}
+
+// TestLoadPicksPresentPlatform loads an index whose best entry for this
+// host is not in the archive (Docker's containerd store saves only the
+// platforms it has): the next one that is present is taken.
+func TestLoadPicksPresentPlatform(t *testing.T) {
+	s := newService(t, drivers[0])
+	a := twoLayerImage(t, "a")
+	entries := ociEntries(t, a, "app:v1")
+	var outer, inner ocispec.Index
+	byName := map[string]int{}
+	for i, e := range entries {
+		byName[e.name] = i
+	}
+	if err := json.Unmarshal(entries[byName["index.json"]].body, &outer); err != nil {
+		t.Fatal(err)
+	}
+	innerName := "blobs/sha256/" + outer.Manifests[0].Digest.Encoded()
+	if err := json.Unmarshal(entries[byName[innerName]].body, &inner); err != nil {
+		t.Fatal(err)
+	}
+	// The host's entry loses its platform; a missing manifest with the
+	// exact platform goes first.
+	for i := range inner.Manifests {
+		if p := inner.Manifests[i].Platform; p != nil && p.Architecture == runtime.GOARCH {
+			missing := inner.Manifests[i]
+			missing.Digest = digest.FromString("not in the archive")
+			inner.Manifests[i].Platform = nil
+			inner.Manifests = append([]ocispec.Descriptor{missing}, inner.Manifests...)
+			break
+		}
+	}
+	ib := mustJSON(t, inner)
+	entries[byName[innerName]] = fxBlob(ib)
+	outer.Manifests[0].Digest, outer.Manifests[0].Size = digest.FromBytes(ib), int64(len(ib))
+	entries[byName["index.json"]].body = mustJSON(t, outer)
+	got, err := loadBytes(t, s, tarOf(t, entries))
+	if err != nil || len(got) != 1 || got[0].ID != a.id() {
+		t.Fatalf("load: %+v %v", got, err)
+	}
+	checkFixture(t, s, a.id(), "a")
 }
