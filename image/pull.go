@@ -222,7 +222,9 @@ func manifestError(ref reference.Named, err error) error {
 		return errdefs.Errorf(errdefs.ErrNotFound, "manifest for %s not found: %s", reference.FamiliarString(ref), msg)
 	}
 	if errors.As(err, &se) && (errors.Is(err, errdefs.ErrUnauthenticated) || errors.Is(err, errdefs.ErrPermissionDenied)) {
-		return fmt.Errorf("pull access denied for %s, repository does not exist or may require 'docker login': %w", reference.FamiliarName(ref), se)
+		// NotFound as in dockerd: a 401 would make the docker CLI prompt
+		// for a login in the middle of a pull.
+		return errdefs.Errorf(errdefs.ErrNotFound, "pull access denied for %s, repository does not exist or may require 'docker login': %v", reference.FamiliarName(ref), se)
 	}
 	return err
 }
@@ -240,9 +242,13 @@ func (p *puller) config(ctx context.Context, res remote.Resolved) ([]byte, *Conf
 	}
 	raw, err := p.s.content.ReadAll(ctx, desc.Digest, maxConfigSize)
 	if err != nil {
-		if raw, err = p.fetchSmall(ctx, res.Ref, desc); err != nil {
-			return nil, nil, fmt.Errorf("image config: %w", err)
+		v, ferr, _ := p.s.dist.configs.Do(desc.Digest.String(), func() (any, error) {
+			return p.fetchSmall(ctx, res.Ref, desc)
+		})
+		if ferr != nil {
+			return nil, nil, fmt.Errorf("image config: %w", ferr)
 		}
+		raw = v.([]byte)
 	}
 	cfg, err := ParseConfig(raw)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/singleflight"
 )
 
 // distribution is the state pulls and pushes share across requests: the
@@ -18,6 +19,9 @@ type distribution struct {
 	remote    *remote.Client
 	downloads chan struct{} // one token per running layer download
 	uploads   int
+
+	// configs shares config downloads between concurrent pulls.
+	configs singleflight.Group
 
 	mu    sync.Mutex
 	jobs  map[digest.Digest]*layerJob // by chain ID, until recorded

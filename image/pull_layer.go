@@ -173,6 +173,11 @@ func (j *layerJob) fresh(ctx context.Context, cw *content.Writer) (_ string, err
 	if err == nil {
 		err = j.verifyBlob(cw)
 	}
+	if src.err != nil {
+		// The decoder saw the broken download as a truncated stream; the
+		// cause is the network, and the bytes so far stay for a retry.
+		err = fmt.Errorf("layer %s: %w", shortID(j.spec.desc.Digest), transient(src.err))
+	}
 	if err != nil {
 		cw.Close()
 		if src.err == nil && ctx.Err() == nil {
@@ -349,6 +354,17 @@ func (s *Service) recordLayer(ctx context.Context, key string, spec layerSpec, r
 		}
 		return addBlobSource(tx, spec.diffID, spec.desc, ref)
 	})
+}
+
+// transient marks a download failure as worth retrying.
+func transient(err error) error {
+	for _, kind := range []error{errdefs.ErrUnavailable, errdefs.ErrInvalidArgument, errdefs.ErrNotFound,
+		errdefs.ErrUnauthenticated, errdefs.ErrPermissionDenied, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, kind) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", err, errdefs.ErrUnavailable)
 }
 
 // countingReader reports progress of a stream at most every tick, and

@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -64,7 +65,11 @@ func (s *Service) PushImage(ctx context.Context, name string, opts PushOptions, 
 	sess := s.dist.remote.Session(remote.ForRegistry(opts.Auth))
 	progress(Progress{Status: "The push refers to repository [" + repo.Name() + "]"})
 	for _, t := range targets {
-		if err := s.pushOne(ctx, sess, t.ref, t.id, progress); err != nil {
+		err := s.pushOne(ctx, sess, t.ref, t.id, progress)
+		if errors.Is(err, errdefs.ErrUnauthenticated) || errors.Is(err, errdefs.ErrPermissionDenied) {
+			return fmt.Errorf("push access denied for %s, log in to %s first: %w", repo.Name(), reference.Domain(repo), err)
+		}
+		if err != nil {
 			return err
 		}
 	}
