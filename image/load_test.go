@@ -298,6 +298,8 @@ func badArchives(t *testing.T, good, bad fxImage) []badCase {
 		{"layer count", tarOf(t, replace(d25, "manifest.json", []byte(fmt.Sprintf(`[{"Config":"blobs/sha256/%s","Layers":[]}]`, good.id().Encoded())))), "config lists 2 layers, the manifest 0"},
 		{"bad tag", tarOf(t, replace(d25, "manifest.json", []byte(fmt.Sprintf(`[{"Config":"blobs/sha256/%s","RepoTags":["Not A Tag"],"Layers":[]}]`, good.id().Encoded())))), `tag "Not A Tag"`},
 		{"bad json", tarOf(t, replace(d25, "manifest.json", []byte(`[{`))), "manifest.json"},
+		{"link loop", tarOf(t, append(replace(d25, "manifest.json", []byte(`[{"Config":"a","Layers":[]}]`)),
+			fxEntry{name: "a", typ: tar.TypeSymlink, link: "b"}, fxEntry{name: "b", typ: tar.TypeSymlink, link: "a"})), "too many levels of links"},
 		{"device entry", tarOf(t, append(slices.Clone(d25), fxEntry{name: "dev", typ: tar.TypeChar})), "unsupported type"},
 	}
 }
