@@ -197,6 +197,13 @@ func (r *resolver) readSmall(ctx context.Context, desc ocispec.Descriptor, what 
 
 // pickManifest follows indexes down to the manifest for the host platform.
 func (r *resolver) pickManifest(ctx context.Context, desc ocispec.Descriptor, depth int) (ocispec.Descriptor, error) {
+	if desc.MediaType == "" {
+		mt, err := r.sniffMediaType(ctx, desc)
+		if err != nil {
+			return desc, err
+		}
+		desc.MediaType = mt
+	}
 	switch desc.MediaType {
 	case ocispec.MediaTypeImageManifest, mediaTypeDockerManifest:
 		return desc, nil
@@ -227,6 +234,30 @@ func (r *resolver) pickManifest(ctx context.Context, desc ocispec.Descriptor, de
 		}
 	}
 	return r.pickManifest(ctx, candidates[0], depth+1) // fails naming the blob
+}
+
+// sniffMediaType reads what a descriptor without a media type points at,
+// as some tools write index.json: the document's own mediaType, else an
+// index if it lists manifests, else a manifest.
+func (r *resolver) sniffMediaType(ctx context.Context, desc ocispec.Descriptor) (string, error) {
+	b, err := r.readSmall(ctx, desc, "manifest")
+	if err != nil {
+		return "", err
+	}
+	var doc struct {
+		MediaType string            `json:"mediaType"`
+		Manifests []json.RawMessage `json:"manifests"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return "", fmt.Errorf("load: manifest %s: %w: %w", desc.Digest, err, errdefs.ErrInvalidArgument)
+	}
+	switch {
+	case doc.MediaType != "":
+		return doc.MediaType, nil
+	case doc.Manifests != nil:
+		return ocispec.MediaTypeImageIndex, nil
+	}
+	return ocispec.MediaTypeImageManifest, nil
 }
 
 // hostManifests lists the entries that can run here, best first: the

@@ -69,6 +69,7 @@ func TestLoadFormats(t *testing.T) {
 			{"legacy, manifest first", reversed(legacyEntries(t, b, a)), []fxImage{b, a}},
 			{"podman", podman(), []fxImage{a}},
 			{"oci nested index", ociEntries(t, a, "app:v1"), []fxImage{{tags: []string{"app:v1"}, config: a.config, layers: a.layers}}},
+			{"oci without media types", untyped(t, ociEntries(t, a, "app:v1")), []fxImage{{tags: []string{"app:v1"}, config: a.config, layers: a.layers}}},
 		}
 		for _, tc := range cases {
 			got, err := loadBytes(t, s, tarOf(t, tc.entries))
@@ -91,6 +92,25 @@ func TestLoadFormats(t *testing.T) {
 			removeAll(t, s)
 		}
 	})
+}
+
+// untyped drops the media type from index.json's descriptors, as some
+// tools write it.
+func untyped(t *testing.T, es []fxEntry) []fxEntry {
+	out := slices.Clone(es)
+	for i, e := range out {
+		if e.name == "index.json" {
+			var idx ocispec.Index
+			if err := json.Unmarshal(e.body, &idx); err != nil {
+				t.Fatal(err)
+			}
+			for j := range idx.Manifests {
+				idx.Manifests[j].MediaType = ""
+			}
+			out[i].body = mustJSON(t, idx)
+		}
+	}
+	return out
 }
 
 func reversed(es []fxEntry) []fxEntry {
