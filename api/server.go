@@ -61,6 +61,9 @@ type Options struct {
 	// ImageArchive serves save (/images/get, /images/{name}/get) and
 	// load (/images/load) (image_archive.go).
 	ImageArchive ImageArchiveBackend
+
+	// Networks serves /networks (network.go).
+	Networks NetworkBackend
 }
 
 // request is what a handler needs to know about the call besides the
@@ -126,6 +129,9 @@ func New(opts Options) http.Handler {
 	}
 	if opts.Events != nil {
 		s.addEventRoutes()
+	}
+	if opts.Networks != nil {
+		s.addNetworkRoutes()
 	}
 	return s
 }
