@@ -129,7 +129,11 @@ func (n *Networks) NetworkList(_ context.Context, filters map[string][]string) (
 			match("id", func(v string) bool { return strings.HasPrefix(d.ID, v) }) &&
 			match("driver", func(v string) bool { return d.Driver == v }) &&
 			match("type", func(v string) bool { return (v == "builtin") == predefined(d.Name) }) &&
-			match("label", func(v string) bool { k, val, ok := strings.Cut(v, "="); got, has := d.Labels[k]; return has && (!ok || got == val) }) {
+			match("label", func(v string) bool {
+				k, val, ok := strings.Cut(v, "=")
+				got, has := d.Labels[k]
+				return has && (!ok || got == val)
+			}) {
 			out = append(out, network.Summary{Network: d.Network})
 		}
 	}
