@@ -289,6 +289,7 @@ func badArchives(t *testing.T, good, bad fxImage) []badCase {
 		return out
 	}
 	layer1 := "blobs/sha256/" + good.diffIDs()[1].Encoded()
+	hugeManifest := bytes.Repeat([]byte(" "), maxManifestSize+1)
 	d25 := docker25Entries(t, good)
 	oci := ociEntries(t, good, "good:1")
 	// bad's top layer differs from what its config says: found only when
@@ -315,6 +316,8 @@ func badArchives(t *testing.T, good, bad fxImage) []badCase {
 		{"manifest path traversal", tarOf(t, replace(d25, "manifest.json", []byte(`[{"Config":"../config.json","Layers":[]}]`))), "path traversal"},
 		{"oversized manifest.json", tarOf(t, replace(d25, "manifest.json", bytes.Repeat([]byte(" "), maxMetaSize+1))), "more than the 8388608 allowed"},
 		{"oversized config", tarOf(t, append(slices.Clone(d25), fxEntry{name: "big.json", body: bytes.Repeat([]byte(" "), maxConfigSize+1)}, fxEntry{name: "manifest.json", body: []byte(`[{"Config":"big.json","Layers":[]}]`)})), "larger than"},
+		{"oversized manifest blob", tarOf(t, []fxEntry{fxBlob(hugeManifest), {name: "index.json", body: mustJSON(t, ocispec.Index{Manifests: []ocispec.Descriptor{
+			{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(hugeManifest), Size: int64(len(hugeManifest))}}})}}), "more than the 4194304 allowed"},
 		{"layer count", tarOf(t, replace(d25, "manifest.json", []byte(fmt.Sprintf(`[{"Config":"blobs/sha256/%s","Layers":[]}]`, good.id().Encoded())))), "config lists 2 layers, the manifest 0"},
 		{"bad tag", tarOf(t, replace(d25, "manifest.json", []byte(fmt.Sprintf(`[{"Config":"blobs/sha256/%s","RepoTags":["Not A Tag"],"Layers":[]}]`, good.id().Encoded())))), `tag "Not A Tag"`},
 		{"bad json", tarOf(t, replace(d25, "manifest.json", []byte(`[{`))), "manifest.json"},
