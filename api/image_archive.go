@@ -63,7 +63,11 @@ func (s *server) streamSave(w http.ResponseWriter, r *http.Request, names []stri
 	cw := &countingWriter{w: w}
 	err = b.SaveImages(r.Context(), names, cw)
 	if err != nil && cw.n > 0 {
-		s.log.ErrorContext(r.Context(), "save failed mid-stream", "names", names, "err", err)
+		if r.Context().Err() != nil {
+			s.log.DebugContext(r.Context(), "save: client went away", "names", names, "err", err)
+		} else {
+			s.log.ErrorContext(r.Context(), "save failed mid-stream", "names", names, "err", err)
+		}
 		panic(http.ErrAbortHandler)
 	}
 	return err
