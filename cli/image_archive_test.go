@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -216,6 +217,50 @@ func TestArchiveCommandsOnATerminal(t *testing.T) {
 	} {
 		if !strings.Contains(got, want) {
 			t.Fatalf("terminal output lacks %q:\n%q", want, got)
+		}
+	}
+}
+
+// TestArchiveDockerParity runs the stock docker CLI and berth against the
+// same server for save and load and compares what they print and return.
+func TestArchiveDockerParity(t *testing.T) {
+	t.Parallel()
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("the docker CLI is not installed; parity cannot be checked")
+	}
+	dir := t.TempDir()
+	arc := filepath.Join(dir, "in.tar")
+	os.WriteFile(arc, []byte(toyTar(t, "app:v1", "-")), 0o600)
+	cases := []struct {
+		args  []string
+		stdin string
+	}{
+		{args: []string{"save", "nope"}},
+		{args: []string{"save", "-o", filepath.Join(dir, "missing", "x.tar"), "busybox:latest"}},
+		{args: []string{"save", "-o", dir, "busybox:latest"}},
+		{args: []string{"save", "-o", "/dev/null", "busybox:latest"}},
+		{args: []string{"image", "save"}},
+		{args: []string{"load", "-i", arc}},
+		{args: []string{"image", "load", "-q"}, stdin: toyTar(t, "busybox:latest")},
+		{args: []string{"load", "-i", filepath.Join(dir, "nope.tar")}},
+		{args: []string{"load"}, stdin: toyTar(t, "bad")},
+		{args: []string{"load", "extra"}},
+	}
+	for _, tc := range cases {
+		host := startArchiveDaemon(t, newArchives())
+		cmd := exec.Command(docker, append([]string{"-H", host}, tc.args...)...)
+		cmd.Env = []string{"DOCKER_CONFIG=" + t.TempDir(), "HOME=" + t.TempDir()}
+		cmd.Stdin = strings.NewReader(tc.stdin)
+		var dout, derr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &dout, &derr
+		if err := cmd.Run(); err != nil && cmd.ProcessState.ExitCode() < 0 {
+			t.Fatalf("docker %q: %v", tc.args, err)
+		}
+		bout, berr, bcode := run(t, host, strings.NewReader(tc.stdin), tc.args...)
+		norm := func(s string) string { return strings.ReplaceAll(s, "docker", "berth") }
+		if norm(dout.String()) != bout || norm(derr.String()) != berr || cmd.ProcessState.ExitCode() != bcode {
+			t.Errorf("%q differs\ndocker (%d):\n%s%s\nberth (%d):\n%s%s", tc.args, cmd.ProcessState.ExitCode(), dout.String(), derr.String(), bcode, bout, berr)
 		}
 	}
 }
