@@ -31,6 +31,7 @@ func commandGroups() []func(*env) []*cobra.Command {
 		archiveCommands,
 		registryCommands,
 		systemCommands,
+		networkCommands,
 	}
 }
 
