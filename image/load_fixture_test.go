@@ -151,7 +151,8 @@ func tarOf(t testing.TB, entries []fxEntry) []byte {
 }
 
 // docker25Entries is what `docker save` writes since Docker 25 with the
-// classic store: an OCI layout plus manifest.json and repositories.
+// classic store: an OCI layout plus manifest.json and repositories, and the
+// layers' v1 JSON documents as blobs nothing references.
 func docker25Entries(t testing.TB, imgs ...fxImage) []fxEntry {
 	t.Helper()
 	entries := []fxEntry{{name: "blobs/", typ: tar.TypeDir}, {name: "blobs/sha256/", typ: tar.TypeDir}}
@@ -163,8 +164,10 @@ func docker25Entries(t testing.TB, imgs ...fxImage) []fxEntry {
 		m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: img.id(), Size: int64(len(img.config))}}
 		m.SchemaVersion = 2
 		item := manifestItem{Config: "blobs/sha256/" + img.id().Encoded(), RepoTags: img.tags}
-		for _, l := range img.layers {
-			entries = append(entries, fxBlob(l))
+		for i, l := range img.layers {
+			// Docker 25 also writes each layer's v1 JSON as an unreferenced blob.
+			v1 := fmt.Sprintf(`{"id":"%s","created":"1970-01-01T00:00:00Z","container_config":{"Cmd":null},"os":"linux"}`, digest.FromString(fmt.Sprint(i, img.id())).Encoded())
+			entries = append(entries, fxBlob([]byte(v1)), fxBlob(l))
 			m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(l), Size: int64(len(l))})
 			item.Layers = append(item.Layers, "blobs/sha256/"+digest.FromBytes(l).Encoded())
 		}
