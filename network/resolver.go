@@ -9,7 +9,11 @@ import (
 	"strings"
 
 	"berth/network/dns"
+	"berth/network/firewall"
 	"berth/network/nsenter"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
 )
 
 // dnsView is an immutable snapshot of who is where on the user networks.
@@ -110,24 +114,36 @@ func (r containerResolver) LookupPTR(addr netip.Addr) (string, bool) {
 	return "", false
 }
 
-// startDNS opens 127.0.0.11:53 (UDP and TCP) inside the container and
-// serves it, for sandboxes on user networks.
+// startDNS serves the embedded DNS server inside the container: it
+// listens on 127.0.0.11 at ephemeral ports and an nftables table in the
+// container's namespace sends port 53 there, which leaves port 53 free for
+// the container's own use.
 func (s *Service) startDNS(ctx context.Context, sb *sandboxRecord) error {
 	if !s.embeddedDNS(sb) || s.dns[sb.ContainerID] != nil {
 		return nil
 	}
 	var udp net.PacketConn
 	var tcp net.Listener
-	err := nsenter.Do(sb.NetnsPath, func() error {
-		var err error
-		if udp, err = net.ListenPacket("udp4", dnsAddress+":53"); err != nil {
+	err := s.withContainerNS(sb.NetnsPath, func(_ *netlink.Handle, fd int) error {
+		return nsenter.DoFd(fd, func() error {
+			var err error
+			if udp, err = net.ListenPacket("udp4", dnsAddress+":0"); err != nil {
+				return err
+			}
+			if tcp, err = net.Listen("tcp4", dnsAddress+":0"); err != nil {
+				udp.Close()
+				return err
+			}
+			conn, err := nftables.New(nftables.WithNetNSFd(fd))
+			if err == nil {
+				err = firewall.ApplyResolver(conn, s.opts.TableName, uint16(udp.LocalAddr().(*net.UDPAddr).Port), uint16(tcp.Addr().(*net.TCPAddr).Port))
+			}
+			if err != nil {
+				udp.Close()
+				tcp.Close()
+			}
 			return err
-		}
-		if tcp, err = net.Listen("tcp4", dnsAddress+":53"); err != nil {
-			udp.Close()
-			return err
-		}
-		return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("embedded DNS for %s: %w", sb.ContainerID, err)

@@ -210,3 +210,22 @@ func TestEndpointErrors(t *testing.T) {
 		t.Errorf("hosts with host-gateway:\n%s", hosts)
 	}
 }
+
+// TestDNSPortAndRestart: the embedded server leaves port 53 free for the
+// container's own use, and answers again after a daemon restart.
+func TestDNSPortAndRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createNet("n", "10.10.9.0/24", nil)
+	a := e.container("a", onNet("n"))
+	e.container("b", onNet("n"))
+	own := nstest.ListenPacket(t, a.NetnsPath, "udp4", "0.0.0.0:53")
+	ownTCP := nstest.Listen(t, a.NetnsPath, "tcp4", "0.0.0.0:53")
+	_, _ = own, ownTCP
+	for round := range 2 {
+		if got, err := resolve(a.NetnsPath, "b"); err != nil || !slices.Equal(got, []string{"10.10.9.3"}) {
+			t.Fatalf("round %d: resolve b = %v, %v", round, got, err)
+		}
+		e.restart()
+	}
+}

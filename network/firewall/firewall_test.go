@@ -144,3 +144,21 @@ func TestApplyRejectsEmptyTable(t *testing.T) {
 		t.Fatal("Apply with no table name succeeded")
 	}
 }
+
+func TestResolverGolden(t *testing.T) {
+	t.Parallel()
+	ns := nstest.NewNetns(t)
+	c := conn(t, ns)
+	if err := ApplyResolver(c, "berth", 40001, 40002); err != nil {
+		t.Fatal(err)
+	}
+	// Reapplying with new ports (a daemon restart) replaces the rules.
+	if err := ApplyResolver(c, "berth", 41001, 41002); err != nil {
+		t.Fatal(err)
+	}
+	out, err := listTable(t, ns, "berth")
+	if err != nil {
+		t.Fatalf("nft list: %v: %s", err, out)
+	}
+	checkGolden(t, "resolver.golden", out)
+}
