@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -399,4 +400,30 @@ func TestLoadPicksPresentPlatform(t *testing.T) {
 		t.Fatalf("load: %+v %v", got, err)
 	}
 	checkFixture(t, s, a.id(), "a")
+}
+
+// TestLoadRestoresLostLayerTar loads an image whose layers exist but whose
+// uncompressed tars are gone from the content store: the load puts them
+// back from the archive's gzip layers, so save works again.
+func TestLoadRestoresLostLayerTar(t *testing.T) {
+	s := newService(t, drivers[0])
+	ctx := context.Background()
+	a := twoLayerImage(t, "a", "app:v1")
+	if _, err := loadBytes(t, s, tarOf(t, docker25Entries(t, a))); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range a.diffIDs() {
+		if err := s.content.Delete(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SaveImages(ctx, []string{"app:v1"}, io.Discard); err == nil {
+		t.Fatal("save without layer tars succeeded")
+	}
+	if _, err := loadBytes(t, s, tarOf(t, ociEntries(t, a, "app:v1"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveImages(ctx, []string{"app:v1"}, io.Discard); err != nil {
+		t.Fatalf("save after the reload: %v", err)
+	}
 }
