@@ -65,6 +65,9 @@ func Ensure(h *netlink.Handle, b Bridge) (netlink.Link, error) {
 	if err := h.LinkSetUp(link); err != nil {
 		return nil, fmt.Errorf("bridge %s up: %w", b.Name, err)
 	}
+	if link, err = h.LinkByName(b.Name); err != nil {
+		return nil, fmt.Errorf("bridge %s: %w", b.Name, err)
+	}
 	return link, nil
 }
 
