@@ -83,7 +83,9 @@ func TestAttachDetach(t *testing.T) {
 		t.Fatalf("eth0 = %v, %v", eth0, err)
 	}
 	routes, _ := ch.RouteList(eth0, netlink.FAMILY_V4)
-	if !slices.ContainsFunc(routes, func(r netlink.Route) bool { return (r.Dst == nil || r.Dst.String() == "0.0.0.0/0") && r.Gw.String() == "10.48.0.1" }) {
+	if !slices.ContainsFunc(routes, func(r netlink.Route) bool {
+		return (r.Dst == nil || r.Dst.String() == "0.0.0.0/0") && r.Gw.String() == "10.48.0.1"
+	}) {
 		t.Fatalf("no default route: %v", routes)
 	}
 	// A second attach with the same host name fails and leaves nothing
