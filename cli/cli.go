@@ -32,6 +32,7 @@ func commandGroups() []func(*env) []*cobra.Command {
 		registryCommands,
 		systemCommands,
 		networkCommands,
+		containerCommands,
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"text/template"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
@@ -263,11 +262,14 @@ func newImageInspectCommand(e *env, use string, anyObject bool) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch typ {
 			case "":
-				return runInspect(cmd, e, args, format, anyObject)
-			case "image":
-				return runInspect(cmd, e, args, format, false)
+				if anyObject {
+					return runInspect(cmd, e, args, format, "")
+				}
+				return runInspect(cmd, e, args, format, "image")
+			case "container", "image":
+				return runInspect(cmd, e, args, format, typ)
 			}
-			return fmt.Errorf("unknown type: %q: must be one of \"image\"", typ)
+			return fmt.Errorf("unknown type: %q: must be one of \"container\", \"image\"", typ)
 		},
 	}
 	if anyObject {
@@ -283,7 +285,9 @@ func newImageInspectCommand(e *env, use string, anyObject bool) *cobra.Command {
 // client does not know survive), as an indented JSON array or through a
 // template run over the decoded JSON. Errors, lookup or template, are
 // reported in argument order after the output, as docker does.
-func runInspect(cmd *cobra.Command, e *env, refs []string, format string, anyObject bool) error {
+//
+// kind is "image", "container", or "" for whichever exists (inspectRaw).
+func runInspect(cmd *cobra.Command, e *env, refs []string, format string, kind string) error {
 	c, err := e.api()
 	if err != nil {
 		return err
@@ -294,15 +298,12 @@ func runInspect(cmd *cobra.Command, e *env, refs []string, format string, anyObj
 	}
 	var errs []string
 	for _, ref := range refs {
-		var buf bytes.Buffer
-		if _, err := c.ImageInspect(cmd.Context(), ref, client.ImageInspectWithRawResponse(&buf)); err != nil {
-			if anyObject && cerrdefs.IsNotFound(err) {
-				err = fmt.Errorf("Error: No such object: %s", ref)
-			}
-			errs = append(errs, e.message(err))
+		raw, err := inspectRaw(cmd.Context(), e, c, ref, kind)
+		if err != nil {
+			errs = append(errs, err.Error())
 			continue
 		}
-		if err := ins.add(bytes.TrimSpace(buf.Bytes())); err != nil {
+		if err := ins.add(raw); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}

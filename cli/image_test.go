@@ -50,7 +50,7 @@ fa73c27da301   12 minutes ago   /bin/sh -c #(nop)  CMD ["/bin/sh" "-c" "ls -… 
 		{name: "inspect format", args: []string{"inspect", "-f", "{{.Architecture}} {{.Id}} {{.Size}}", "busybox"}, wantOut: "amd64 " + busyboxID + " 2050000\n"},
 		{name: "inspect typed", args: []string{"inspect", "--type", "image", "-f", "{{json .RootFS}}", "busybox"}, wantOut: "{}\n"},
 		{name: "inspect typed missing", args: []string{"inspect", "--type", "image", "nope"}, code: 1, wantOut: "[]\n", wantErr: "Error response from daemon: No such image: nope\n"},
-		{name: "inspect bad type", args: []string{"inspect", "--type", "foo", "busybox"}, code: 1, wantErr: "unknown type: \"foo\": must be one of \"image\"\n"},
+		{name: "inspect bad type", args: []string{"inspect", "--type", "foo", "busybox"}, code: 1, wantErr: "unknown type: \"foo\": must be one of \"container\", \"image\"\n"},
 		{name: "inspect missing key", args: []string{"image", "inspect", "-f", "{{.Nope}}", "busybox"}, code: 1, wantOut: "\n",
 			wantErr: "template parsing error: template: :1:2: executing \"\" at <.Nope>: map has no entry for key \"Nope\"\n"},
 		{name: "inspect missing object", args: []string{"inspect", "nope"}, code: 1, wantOut: "[]\n", wantErr: "Error: No such object: nope\n"},

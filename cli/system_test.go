@@ -173,7 +173,8 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--help"}, []string{"Usage:  berth [OPTIONS] COMMAND\n", "Common Commands:\n  images      List images\n", "Management Commands:\n  image       Manage images\n  system      Manage berth\n", "Global Options:\n  -D, --debug ", "  -H, --host string "}},
+		{[]string{"--help"}, []string{"Usage:  berth [OPTIONS] COMMAND\n", "Common Commands:\n", "  images      List images\n", "  run         Create and run a new container from an image\n",
+			"Management Commands:\n  container   Manage containers\n  image       Manage images\n", "  system      Manage berth\n", "Global Options:\n  -D, --debug ", "  -H, --host string "}},
 		{[]string{"image"}, []string{"Usage:  berth image COMMAND\n\nManage images\n\nCommands:\n  history     Show the history of an image\n", "Run 'berth image COMMAND --help' for more information on a command.\n"}},
 		{[]string{"images", "--help"}, []string{"Usage:  berth images [OPTIONS] [REPOSITORY[:TAG]]\n\nList images\n\nAliases:\n  berth image ls, berth image list, berth images\n\nOptions:\n  -a, --all "}},
 	}

@@ -222,13 +222,13 @@ func (s *Containers) summary(c *fakeContainer, size bool) container.Summary {
 	if sum.HostConfig.NetworkMode == "" {
 		sum.HostConfig.NetworkMode = "bridge"
 	}
-	for port, bindings := range c.host.PortBindings {
+	for port, bindings := range s.ports(c) {
+		if len(bindings) == 0 {
+			sum.Ports = append(sum.Ports, container.PortSummary{PrivatePort: port.Num(), Type: string(port.Proto())})
+		}
 		for _, b := range bindings {
-			ps := container.PortSummary{PrivatePort: port.Num(), Type: string(port.Proto())}
-			if c.running() {
-				ps.IP = b.HostIP
-				fmt.Sscan(b.HostPort, &ps.PublicPort)
-			}
+			ps := container.PortSummary{IP: b.HostIP, PrivatePort: port.Num(), Type: string(port.Proto())}
+			fmt.Sscan(b.HostPort, &ps.PublicPort)
 			sum.Ports = append(sum.Ports, ps)
 		}
 	}
@@ -252,4 +252,41 @@ func (s *Containers) endpoints(c *fakeContainer) map[string]*network.EndpointSet
 		ep.MacAddress = network.HardwareAddr{0x02, 0x42, 0xac, 0x11, 0x00, byte(2 + slices.Index(s.list, c))}
 	}
 	return map[string]*network.EndpointSettings{"bridge": ep}
+}
+
+// ports is NetworkSettings.Ports of a running container: every exposed
+// port, published ones bound on all IPv4 and IPv6 addresses unless an
+// address was given, and a host port from 32768 up when none was; s.mu
+// is held.
+func (s *Containers) ports(c *fakeContainer) network.PortMap {
+	if !c.running() {
+		return nil
+	}
+	out := network.PortMap{}
+	for p := range c.config.ExposedPorts {
+		out[p] = nil
+	}
+	next := 32768
+	keys := make([]network.Port, 0, len(c.host.PortBindings))
+	for p := range c.host.PortBindings {
+		keys = append(keys, p)
+	}
+	slices.SortFunc(keys, func(a, b network.Port) int { return strings.Compare(a.String(), b.String()) })
+	for _, p := range keys {
+		out[p] = nil
+		for _, b := range c.host.PortBindings[p] {
+			if b.HostPort == "" {
+				b.HostPort = fmt.Sprint(next)
+				next++
+			}
+			if b.HostIP.IsValid() {
+				out[p] = append(out[p], b)
+				continue
+			}
+			out[p] = append(out[p],
+				network.PortBinding{HostIP: mustAddr("0.0.0.0"), HostPort: b.HostPort},
+				network.PortBinding{HostIP: mustAddr("::"), HostPort: b.HostPort})
+		}
+	}
+	return out
 }

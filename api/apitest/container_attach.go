@@ -26,7 +26,7 @@ type attached struct {
 }
 
 // ContainerAttach replays the log if asked, then follows the current run,
-// or the next one of a created container, until it ends, the client goes
+// or the next one of a stopped container, until it ends, the client goes
 // away or types the detach keys.
 func (s *Containers) ContainerAttach(ctx context.Context, name string, streams berthcontainer.AttachStreams) error {
 	keys, err := parseDetachKeys(streams.DetachKeys)
@@ -93,10 +93,12 @@ func (s *Containers) attachRun(ctx context.Context, c *fakeContainer, streams be
 		a := run.attach(streams.Stdout, streams.Stderr)
 		notifyAttached(streams)
 		return attached{run: run, a: a}, nil
-	case c.status != container.StateCreated:
+	case c.status == container.StateRemoving || c.status == container.StateDead:
 		s.mu.Unlock()
 		return attached{}, errdefs.Errorf(errdefs.ErrConflict, "You cannot attach to a stopped container, start it first")
 	}
+	// A created or exited container is attached to as it next starts:
+	// that is how `start -a` sees the output of a restarted container.
 	p := &pendingAttach{stdout: streams.Stdout, stderr: streams.Stderr, got: make(chan attached, 1)}
 	c.pending = append(c.pending, p)
 	s.publish(c, eventtypes.ActionAttach, nil)

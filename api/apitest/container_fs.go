@@ -83,12 +83,15 @@ func notInContainer(p, id string) error {
 	return errdefs.Errorf(errdefs.ErrNotFound, "Could not find the file %s in container %s", p, id)
 }
 
-func (f *fakeFS) stat(p, id string) (container.PathStat, error) {
+func (f *fakeFS) stat(p, name string) (container.PathStat, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	file, ok := f.files[path.Clean("/"+p)]
 	if !ok {
-		return container.PathStat{}, notInContainer(p, id)
+		return container.PathStat{}, notInContainer(p, name)
+	}
+	if strings.HasSuffix(p, "/") && !file.mode.IsDir() {
+		return container.PathStat{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "lstat %s: not a directory", p)
 	}
 	return container.PathStat{Name: basename(p), Size: int64(len(file.data)), Mode: file.mode, Mtime: file.mtime, LinkTarget: file.link}, nil
 }
@@ -96,12 +99,12 @@ func (f *fakeFS) stat(p, id string) (container.PathStat, error) {
 // archive tars p and, for a directory, everything below it, named from
 // p's base name ("." when p ends in "/.", as the client expects for
 // copying a directory's contents).
-func (f *fakeFS) archive(p, id string) ([]byte, error) {
+func (f *fakeFS) archive(p, name string) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	root := path.Clean("/" + p)
 	if _, ok := f.files[root]; !ok {
-		return nil, notInContainer(p, id)
+		return nil, notInContainer(p, name)
 	}
 	rebase := path.Base(root)
 	if strings.HasSuffix(p, "/.") {
@@ -128,10 +131,14 @@ func (f *fakeFS) tar(root, rebase string) ([]byte, error) {
 	for _, p := range paths {
 		file := f.files[p]
 		name := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
-		if rebase != "" {
-			name = path.Join(rebase, name)
-		}
-		if name == "" {
+		switch {
+		case rebase != "" && name == "":
+			name = rebase
+		case rebase != "":
+			// Not path.Join: a "." root must stay "./x", as the client
+			// maps that prefix.
+			name = rebase + "/" + name
+		case name == "":
 			continue
 		}
 		hdr := &tar.Header{Name: name, Mode: int64(file.mode.Perm()), ModTime: file.mtime, Size: int64(len(file.data)), Typeflag: tar.TypeReg}
@@ -157,14 +164,14 @@ func (f *fakeFS) tar(root, rebase string) ([]byte, error) {
 }
 
 // extract unpacks a tar under the directory dir.
-func (f *fakeFS) extract(dir, id string, r io.Reader, noOverwriteDirNonDir bool) error {
+func (f *fakeFS) extract(dir, name string, r io.Reader, noOverwriteDirNonDir bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	root := path.Clean("/" + dir)
 	d, ok := f.files[root]
 	switch {
 	case !ok:
-		return notInContainer(dir, id)
+		return notInContainer(dir, name)
 	case !d.mode.IsDir():
 		return errdefs.Errorf(errdefs.ErrInvalidArgument, "extraction point is not a directory")
 	}

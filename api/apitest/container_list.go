@@ -143,7 +143,7 @@ func (s *Containers) ContainerInspect(_ context.Context, name string, size bool)
 		HostConfig:     &host, Config: &cfg, Mounts: []container.MountPoint{},
 		GraphDriver: &storage.DriverData{Name: "overlay2", Data: map[string]string{"MergedDir": "/var/lib/berth/snapshots/overlay2/" + c.id + "/merged"}},
 		NetworkSettings: &container.NetworkSettings{
-			SandboxKey: "/run/berth/netns/" + c.id[:12], Networks: s.endpoints(c),
+			SandboxKey: "/run/berth/netns/" + c.id[:12], Networks: s.endpoints(c), Ports: s.ports(c),
 		},
 	}
 	if size {

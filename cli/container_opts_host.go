@@ -1,0 +1,321 @@
+package cli
+
+import (
+	"encoding/csv"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/spf13/pflag"
+)
+
+// hostConfig builds the HostConfig from the flags.
+func (o *createOptions) hostConfig(f *pflag.FlagSet) (*container.HostConfig, error) {
+	if err := o.validateNetworkOptions(); err != nil {
+		return nil, err
+	}
+	h := &container.HostConfig{
+		AutoRemove: o.autoRemove, Privileged: o.privileged, ReadonlyRootfs: o.readOnly, PublishAllPorts: o.publishAll,
+		CapAdd: o.capAdd, CapDrop: o.capDrop, GroupAdd: o.groupAdd, DNSSearch: o.dnsSearch, DNSOptions: o.dnsOpts,
+		ExtraHosts: o.addHosts, VolumesFrom: o.volumesFrom, VolumeDriver: o.volumeDriver, Runtime: o.runtime,
+		NetworkMode: container.NetworkMode(o.network), IpcMode: container.IpcMode(o.ipc), PidMode: container.PidMode(o.pid),
+		UTSMode: container.UTSMode(o.uts), UsernsMode: container.UsernsMode(o.userns), CgroupnsMode: container.CgroupnsMode(o.cgroupns),
+		ShmSize: o.shmSize, OomScoreAdj: o.oomScoreAdj, ContainerIDFile: o.cidfile,
+		LogConfig: container.LogConfig{Type: o.logDriver},
+	}
+	if h.NetworkMode == "" {
+		h.NetworkMode = "default"
+	}
+	if f.Changed("init") {
+		h.Init = &o.init
+	}
+	for _, d := range o.dns {
+		h.DNS = append(h.DNS, netip.MustParseAddr(d))
+	}
+	var err error
+	if h.RestartPolicy, err = parseRestart(o.restart); err != nil {
+		return nil, err
+	}
+	if h.SecurityOpt, err = parseSecurityOpts(o.securityOpts); err != nil {
+		return nil, err
+	}
+	if err := o.maps(h); err != nil {
+		return nil, err
+	}
+	for _, m := range o.mounts {
+		mnt, _ := parseMount(m) // checked when the flag was parsed
+		h.Mounts = append(h.Mounts, mnt)
+	}
+	if err := o.resources(f, &h.Resources); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// maps fills the key=value options: tmpfs, sysctls, annotations, log and
+// storage options.
+func (o *createOptions) maps(h *container.HostConfig) error {
+	var err error
+	if len(o.tmpfs) > 0 {
+		h.Tmpfs = map[string]string{}
+		for _, t := range o.tmpfs {
+			dst, opts, _ := strings.Cut(t, ":")
+			if !strings.HasPrefix(dst, "/") {
+				return fmt.Errorf("invalid mount path: '%s' mount path must be absolute", dst)
+			}
+			h.Tmpfs[dst] = opts
+		}
+	}
+	if h.Sysctls, err = keyValues("sysctl", o.sysctls, true); err != nil {
+		return err
+	}
+	if h.Annotations, err = keyValues("annotation", o.annotations, true); err != nil {
+		return err
+	}
+	if h.StorageOpt, err = keyValues("storage-opt", o.storageOpts, true); err != nil {
+		return err
+	}
+	if h.LogConfig.Config, err = keyValues("log-opt", o.logOpts, true); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (o *createOptions) resources(f *pflag.FlagSet, r *container.Resources) error {
+	r.Memory, r.MemorySwap, r.MemoryReservation = o.memory, o.memorySwap, o.memoryReservation
+	r.NanoCPUs, r.CPUShares, r.CPUPeriod, r.CPUQuota = o.nanoCPUs, o.cpuShares, o.cpuPeriod, o.cpuQuota
+	r.CpusetCpus, r.CpusetMems, r.CgroupParent, r.BlkioWeight = o.cpusetCpus, o.cpusetMems, o.cgroupParent, o.blkioWeight
+	r.DeviceCgroupRules = o.deviceCgroup
+	if o.memorySwappiness != -1 {
+		if o.memorySwappiness < 0 || o.memorySwappiness > 100 {
+			return fmt.Errorf("invalid value: %d. Valid memory swappiness range is 0-100", o.memorySwappiness)
+		}
+		r.MemorySwappiness = &o.memorySwappiness
+	}
+	if f.Changed("pids-limit") {
+		r.PidsLimit = &o.pidsLimit
+	}
+	if f.Changed("oom-kill-disable") {
+		r.OomKillDisable = &o.oomKillDisable
+	}
+	if o.nanoCPUs != 0 && (o.cpuPeriod != 0 || o.cpuQuota != 0) {
+		return fmt.Errorf("conflicting options: Nano CPUs and CPU Period cannot both be set")
+	}
+	var err error
+	if r.Ulimits, err = parseUlimits(o.ulimits); err != nil {
+		return err
+	}
+	for _, d := range o.devices {
+		dm, err := parseDevice(d)
+		if err != nil {
+			return err
+		}
+		r.Devices = append(r.Devices, dm)
+	}
+	return nil
+}
+
+// parsePorts reads --expose and -p ([ip:][hostPort:]containerPort[/proto],
+// with ranges) into the exposed set and the bindings.
+func parsePorts(expose, publish []string) (network.PortSet, network.PortMap, error) {
+	exposed := network.PortSet{}
+	bindings := network.PortMap{}
+	for _, e := range expose {
+		proto := "tcp"
+		if p, pr, ok := strings.Cut(e, "/"); ok {
+			e, proto = p, pr
+		}
+		start, end, err := portRange(e)
+		if err != nil {
+			return nil, nil, fmt.Errorf("invalid range format for --expose: %s, error: %w", e, err)
+		}
+		for n := start; n <= end; n++ {
+			p, _ := network.PortFrom(n, network.IPProtocol(proto))
+			exposed[p] = struct{}{}
+		}
+	}
+	for _, spec := range publish {
+		if err := addBinding(spec, exposed, bindings); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(exposed) == 0 {
+		exposed = nil
+	}
+	if len(bindings) == 0 {
+		bindings = nil
+	}
+	return exposed, bindings, nil
+}
+
+func addBinding(spec string, exposed network.PortSet, bindings network.PortMap) error {
+	rest, proto := spec, "tcp"
+	if i := strings.LastIndex(spec, "/"); i >= 0 {
+		rest, proto = spec[:i], strings.ToLower(spec[i+1:])
+	}
+	var ip, hostPort, ctrPort string
+	if strings.HasPrefix(rest, "[") {
+		end := strings.Index(rest, "]")
+		if end < 0 {
+			return fmt.Errorf("invalid IP address: %s", rest)
+		}
+		ip, rest = rest[1:end], strings.TrimPrefix(rest[end+1:], ":")
+	}
+	parts := strings.Split(rest, ":")
+	switch {
+	case len(parts) == 1:
+		ctrPort = parts[0]
+	case len(parts) == 2:
+		hostPort, ctrPort = parts[0], parts[1]
+	case len(parts) == 3 && ip == "":
+		ip, hostPort, ctrPort = parts[0], parts[1], parts[2]
+	default:
+		return fmt.Errorf("invalid publish opts format (should be name=value but no '=' found): %s", spec)
+	}
+	if ip != "" {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("invalid IP address: %s", ip)
+		}
+	}
+	start, end, err := portRange(ctrPort)
+	if err != nil {
+		return fmt.Errorf("invalid containerPort: %s", ctrPort)
+	}
+	hStart, hEnd := uint16(0), uint16(0)
+	if hostPort != "" {
+		if hStart, hEnd, err = portRange(hostPort); err != nil {
+			return fmt.Errorf("invalid hostPort: %s", hostPort)
+		}
+		if hEnd-hStart != end-start && hEnd != hStart {
+			return fmt.Errorf("invalid ranges specified for container and host Ports: %s and %s", ctrPort, hostPort)
+		}
+	}
+	var addr netip.Addr
+	if ip != "" {
+		addr = netip.MustParseAddr(ip)
+	}
+	for i := uint16(0); i <= end-start; i++ {
+		p, ok := network.PortFrom(start+i, network.IPProtocol(proto))
+		if !ok {
+			return fmt.Errorf("invalid proto: %s", proto)
+		}
+		exposed[p] = struct{}{}
+		b := network.PortBinding{HostIP: addr}
+		switch {
+		case hostPort == "":
+		case hEnd == hStart:
+			b.HostPort = strconv.Itoa(int(hStart))
+			if end != start {
+				b.HostPort = hostPort // one host range for all: the daemon picks
+			}
+		default:
+			b.HostPort = strconv.Itoa(int(hStart + i))
+		}
+		bindings[p] = append(bindings[p], b)
+	}
+	return nil
+}
+
+// portRange reads "80" or "8000-8010".
+func portRange(s string) (uint16, uint16, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	start, err := strconv.ParseUint(lo, 10, 16)
+	if err != nil || start == 0 {
+		return 0, 0, fmt.Errorf("invalid port %q", s)
+	}
+	end := start
+	if isRange {
+		if end, err = strconv.ParseUint(hi, 10, 16); err != nil || end < start {
+			return 0, 0, fmt.Errorf("invalid port range %q", s)
+		}
+	}
+	return uint16(start), uint16(end), nil
+}
+
+// parseMount reads --mount's CSV: type, source, target, readonly and the
+// per-type options.
+func parseMount(s string) (mount.Mount, error) {
+	fields, err := csv.NewReader(strings.NewReader(s)).Read()
+	if err != nil {
+		return mount.Mount{}, err
+	}
+	m := mount.Mount{Type: mount.TypeVolume}
+	for _, field := range fields {
+		key, val, hasVal := strings.Cut(field, "=")
+		key = strings.ToLower(key)
+		if !hasVal && key != "readonly" && key != "ro" && key != "volume-nocopy" {
+			return m, fmt.Errorf("invalid field '%s' must be a key=value pair", field)
+		}
+		if err := setMountField(&m, key, val, hasVal); err != nil {
+			return m, err
+		}
+	}
+	if m.Target == "" {
+		return m, fmt.Errorf("target is required")
+	}
+	if m.Type == mount.TypeBind && m.Source == "" {
+		return m, fmt.Errorf("source is required when specifying bind mounts")
+	}
+	return m, nil
+}
+
+func setMountField(m *mount.Mount, key, val string, hasVal bool) error {
+	flag := func() (bool, error) {
+		if !hasVal {
+			return true, nil
+		}
+		return strconv.ParseBool(val)
+	}
+	var err error
+	switch key {
+	case "type":
+		m.Type = mount.Type(strings.ToLower(val))
+	case "source", "src":
+		m.Source = val
+	case "target", "destination", "dst":
+		m.Target = val
+	case "readonly", "ro":
+		m.ReadOnly, err = flag()
+	case "consistency":
+		m.Consistency = mount.Consistency(val)
+	case "bind-propagation":
+		m.BindOptions = orNew(m.BindOptions)
+		m.BindOptions.Propagation = mount.Propagation(val)
+	case "bind-create-host-path":
+		m.BindOptions = orNew(m.BindOptions)
+		m.BindOptions.CreateMountpoint, err = flag()
+	case "volume-nocopy":
+		m.VolumeOptions = orNew(m.VolumeOptions)
+		m.VolumeOptions.NoCopy, err = flag()
+	case "volume-subpath":
+		m.VolumeOptions = orNew(m.VolumeOptions)
+		m.VolumeOptions.Subpath = val
+	case "tmpfs-size":
+		m.TmpfsOptions = orNew(m.TmpfsOptions)
+		m.TmpfsOptions.SizeBytes, err = units.RAMInBytes(val)
+	case "tmpfs-mode":
+		m.TmpfsOptions = orNew(m.TmpfsOptions)
+		var mode uint64
+		mode, err = strconv.ParseUint(val, 8, 32)
+		m.TmpfsOptions.Mode = os.FileMode(mode)
+	default:
+		return fmt.Errorf("unexpected key '%s' in '%s'", key, key+"="+val)
+	}
+	if err != nil {
+		return fmt.Errorf("invalid value for %s: %s", key, val)
+	}
+	return nil
+}
+
+func orNew[T any](p *T) *T {
+	if p == nil {
+		return new(T)
+	}
+	return p
+}
