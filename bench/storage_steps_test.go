@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func (e *env) benchCreate(b *testing.B, image string, res *result) {
 			b.Fatal(err)
 		}
 		root := e.mount(b, mounts)
-		res.time = time.Since(start)
+		res.times = append(res.times, time.Since(start))
 		b.StopTimer()
 		e.settle(b)
 		res.disk = e.used(b) - before
@@ -73,7 +74,6 @@ func (e *env) benchCreate(b *testing.B, image string, res *result) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(res.disk), "disk-B")
-	res.measured = true
 }
 
 // change opens big without truncating it, writes n bytes in the middle and
@@ -107,7 +107,7 @@ func (e *env) benchWrite(b *testing.B, n int, res *result) {
 		if err := change(root, n); err != nil {
 			b.Fatal(err)
 		}
-		res.time = time.Since(start)
+		res.times = append(res.times, time.Since(start))
 		b.StopTimer()
 		e.settle(b)
 		res.disk = e.used(b) - before
@@ -122,7 +122,6 @@ func (e *env) benchWrite(b *testing.B, n int, res *result) {
 	}
 	b.ReportMetric(float64(res.disk), "disk-B")
 	b.ReportMetric(float64(res.usage), "usage-B")
-	res.measured = true
 }
 
 // benchCommit times the layer diff of an n-byte change: what `commit`
@@ -147,7 +146,7 @@ func (e *env) benchCommit(b *testing.B, n int, sink string, res *result) {
 		b.StartTimer()
 		start := time.Now()
 		size, blob := e.diff(b, lower, upper, key, sink)
-		res.time = time.Since(start)
+		res.times = append(res.times, time.Since(start))
 		b.StopTimer()
 		res.disk = size
 		if blob != "" {
@@ -162,7 +161,6 @@ func (e *env) benchCommit(b *testing.B, n int, sink string, res *result) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(res.disk), "tar-B")
-	res.measured = true
 }
 
 // diffDirs returns the trees archive.Diff compares: an overlay upperdir
@@ -239,25 +237,37 @@ func summary(drivers []driver, steps []string, table map[string]map[string]*resu
 		for _, d := range drivers {
 			r := table[d.name][s]
 			switch {
-			case !r.measured:
+			case len(r.times) == 0:
 				sb.WriteString(" - |")
 			case strings.HasPrefix(s, "write-"):
-				fmt.Fprintf(&sb, " %s, disk +%s, Usage %s |", fmtDur(r.time), fmtBytes(r.disk), fmtBytes(r.usage))
+				fmt.Fprintf(&sb, " %s, disk +%s, Usage %s |", r.timing(), fmtBytes(r.disk), fmtBytes(r.usage))
 			case strings.HasPrefix(s, "commit-"):
-				fmt.Fprintf(&sb, " %s (tar %s) |", fmtDur(r.time), fmtBytes(r.disk))
+				fmt.Fprintf(&sb, " %s (tar %s) |", r.timing(), fmtBytes(r.disk))
 			default:
-				fmt.Fprintf(&sb, " %s, disk +%s |", fmtDur(r.time), fmtBytes(r.disk))
+				fmt.Fprintf(&sb, " %s, disk +%s |", r.timing(), fmtBytes(r.disk))
 			}
 		}
 	}
 	return sb.String()
 }
 
-func fmtDur(d time.Duration) string {
-	if d < time.Millisecond {
-		return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
+// timing is the median of the samples, with their range when there are
+// several (go test -benchtime Nx).
+func (r *result) timing() string {
+	ts := slices.Clone(r.times)
+	slices.Sort(ts)
+	med := fmtDur(ts[len(ts)/2])
+	if len(ts) == 1 {
+		return med
 	}
-	return d.Round(100 * time.Microsecond).String()
+	return fmt.Sprintf("%s (%s–%s)", med, fmtDur(ts[0]), fmtDur(ts[len(ts)-1]))
+}
+
+func fmtDur(d time.Duration) string {
+	if d >= time.Second {
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	}
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
 }
 
 func fmtBytes(n int64) string {

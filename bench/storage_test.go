@@ -35,10 +35,11 @@ import (
 //	commit-*       archive.Diff of that change, to io.Discard and into the
 //	               content store (fsynced, digested)
 //
-// BERTH_BENCH_COLD=1 drops the page cache before each timed step, so that
+// With -benchtime Nx each step runs N times and the table shows the median
+// and the range. BERTH_BENCH_COLD=1 drops the page cache before each timed step, so that
 // reads come from disk as they would long after a pull.
 const (
-	fsSize     = 8 << 30
+	fsSize     = 5 << 30
 	imageBytes = 500 << 20
 	imageFiles = 2000
 	bigSize    = 1 << 30
@@ -65,11 +66,11 @@ func drivers() []driver {
 	}
 }
 
-// result is one row of the summary table.
+// result is one cell of the summary table: every timing taken, and the
+// sizes of the last run.
 type result struct {
-	time        time.Duration
+	times       []time.Duration
 	disk, usage int64
-	measured    bool
 }
 
 func BenchmarkStorage(b *testing.B) {
@@ -100,7 +101,7 @@ type env struct {
 
 func newEnv(b *testing.B, d driver) *env {
 	b.Helper()
-	mnt := btrfstest.MountFS(b, d.fstype, fsSize)
+	mnt := btrfstest.MountFS(b, d.fstype, fsSize, btrfstest.Preallocated())
 	db, err := bbolt.Open(filepath.Join(mnt, "berth.db"), 0o600, nil)
 	if err != nil {
 		b.Fatal(err)
