@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -30,13 +31,13 @@ func TestStructSizes(t *testing.T) {
 		{"btrfs_ioctl_vol_args", unsafe.Sizeof(volArgs{}), 4096},
 		{"btrfs_ioctl_vol_args_v2", unsafe.Sizeof(volArgsV2{}), 4096},
 		{"btrfs_ioctl_search_key", unsafe.Sizeof(searchKey{}), 104},
-		{"btrfs_ioctl_search_args", unsafe.Sizeof(searchArgs{}), 4096},
+		{"btrfs_ioctl_search_args_v2", unsafe.Offsetof(searchArgsV2{}.buf), 112},
 		{"btrfs_ioctl_get_subvol_info_args", unsafe.Sizeof(subvolInfo{}), 504},
 		{"otransid offset", unsafe.Offsetof(subvolInfo{}.otransid), 352},
 		// Request numbers as the kernel headers spell them.
 		{"BTRFS_IOC_SNAP_CREATE_V2", iocSnapCreateV2, 0x50009417},
 		{"BTRFS_IOC_SNAP_DESTROY", iocSnapDestroy, 0x5000940f},
-		{"BTRFS_IOC_TREE_SEARCH", iocTreeSearch, 0xd0009411},
+		{"BTRFS_IOC_TREE_SEARCH_V2", iocTreeSearchV2, 0xc0709411},
 		{"BTRFS_IOC_SUBVOL_GETFLAGS", iocSubvolGetFlag, 0x80089419},
 	}
 	for _, tt := range tests {
@@ -279,5 +280,55 @@ func TestStatus(t *testing.T) {
 	if st.Driver != "btrfs" || details["Layers"] != "1" || details["Backing Filesystem"] != "btrfs" ||
 		details["Supports d_type"] != "true" {
 		t.Errorf("Status = %+v", st)
+	}
+}
+
+// TestUsageCountsInlineAndShared: small files live inline in the metadata
+// and count by their length; a reflinked copy of a file adds nothing, as
+// it shares the original's extents.
+func TestUsageCountsInlineAndShared(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, newRoot(t, btrfstest.Mount(t, 1<<30)))
+	dir := prepareDir(t, s, "a", "")
+	const small, n = 1000, 100
+	for i := range n {
+		data := strings.Repeat(string(rune('a'+i%26)), small)
+		if err := os.WriteFile(filepath.Join(dir, "small"+strconv.Itoa(i)), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := s.Usage(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Size < n*small || before.Size >= n*4096 || before.Inodes != n+1 {
+		t.Errorf("usage of %d inline files of %d bytes: %+v", n, small, before)
+	}
+	writePattern(t, filepath.Join(dir, "big"), 1<<20)
+	reflink(t, filepath.Join(dir, "big"), filepath.Join(dir, "copy"))
+	after, err := s.Usage(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if grown := after.Size - before.Size; grown != 1<<20 {
+		t.Errorf("a 1 MiB file and its reflinked copy grew usage by %d, want %d", grown, 1<<20)
+	}
+}
+
+func reflink(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if err := unix.IoctlFileClone(int(out.Fd()), int(in.Fd())); err != nil {
+		t.Fatalf("FICLONE %s to %s: %v", src, dst, err)
 	}
 }

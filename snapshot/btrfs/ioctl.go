@@ -38,9 +38,10 @@ const (
 )
 
 var (
-	iocSubvolCreate  = ioc(iocWrite, 14, unsafe.Sizeof(volArgs{}))
-	iocSnapDestroy   = ioc(iocWrite, 15, unsafe.Sizeof(volArgs{}))
-	iocTreeSearch    = ioc(iocRead|iocWrite, 17, unsafe.Sizeof(searchArgs{}))
+	iocSubvolCreate = ioc(iocWrite, 14, unsafe.Sizeof(volArgs{}))
+	iocSnapDestroy  = ioc(iocWrite, 15, unsafe.Sizeof(volArgs{}))
+	// The v2 request encodes the size without the flexible buffer.
+	iocTreeSearchV2  = ioc(iocRead|iocWrite, 17, unsafe.Offsetof(searchArgsV2{}.buf))
 	iocSnapCreateV2  = ioc(iocWrite, 23, unsafe.Sizeof(volArgsV2{}))
 	iocSubvolGetFlag = ioc(iocRead, 25, unsafe.Sizeof(uint64(0)))
 	iocSubvolSetFlag = ioc(iocWrite, 26, unsafe.Sizeof(uint64(0)))

@@ -29,10 +29,13 @@ type searchKey struct {
 	_           [4]uint64
 }
 
-// searchArgs is struct btrfs_ioctl_search_args (4096 bytes).
-type searchArgs struct {
-	key searchKey
-	buf [4096 - 104]byte
+// searchArgsV2 is struct btrfs_ioctl_search_args_v2 with its flexible
+// buffer. 64 KiB holds any item (a tree block is at most 64 KiB), where
+// the v1 ioctl's 3992 bytes would truncate large inline extents.
+type searchArgsV2 struct {
+	key     searchKey
+	bufSize uint64
+	buf     [64 << 10]byte
 }
 
 const (
@@ -65,7 +68,7 @@ type searchItem struct {
 // kernel skips untouched subtrees, so a snapshot that changed little is
 // searched in little time however large it is.
 func searchTree(ctx context.Context, fd int, since uint64, fn func(searchItem)) error {
-	args := searchArgs{key: searchKey{
+	args := &searchArgsV2{key: searchKey{
 		maxObjectID: ^uint64(0), maxOffset: ^uint64(0), maxType: 255,
 		minTransid: since + 1, maxTransid: ^uint64(0),
 	}}
@@ -76,8 +79,9 @@ func searchTree(ctx context.Context, fd int, since uint64, fn func(searchItem)) 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		args.key.nrItems = 4096
-		if err := ioctl(fd, iocTreeSearch, unsafe.Pointer(&args)); err != nil {
+		args.key.nrItems = ^uint32(0)
+		args.bufSize = uint64(len(args.buf))
+		if err := ioctl(fd, iocTreeSearchV2, unsafe.Pointer(args)); err != nil {
 			return fmt.Errorf("tree search: %w", err)
 		}
 		n := int(args.key.nrItems)
