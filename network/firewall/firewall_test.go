@@ -93,15 +93,28 @@ func TestRulesetGolden(t *testing.T) {
 		t.Errorf("second Apply changed the ruleset:\n%s", again)
 	}
 
-	// Dropping the ports and a network leaves exactly the rest.
+	// Dropping the ports and a network leaves exactly the rest, whether
+	// the table is replaced or refilled.
 	cfg := sampleConfig()
 	cfg.Ports = nil
 	cfg.Networks = cfg.Networks[:1]
-	if err := Apply(c, cfg); err != nil {
+	for _, install := range []func(*nftables.Conn, Config) error{Apply, Update} {
+		if err := Apply(c, sampleConfig()); err != nil {
+			t.Fatal(err)
+		}
+		if err := install(c, cfg); err != nil {
+			t.Fatal(err)
+		}
+		small, _ := listTable(t, ns, "berth")
+		checkGolden(t, "ruleset-small.golden", small)
+	}
+	// Update grows a table back to the full ruleset.
+	if err := Update(c, sampleConfig()); err != nil {
 		t.Fatal(err)
 	}
-	small, _ := listTable(t, ns, "berth")
-	checkGolden(t, "ruleset-small.golden", small)
+	if full, _ := listTable(t, ns, "berth"); full != out {
+		t.Errorf("Update to the full config:\n%s", full)
+	}
 }
 
 func TestDelete(t *testing.T) {
