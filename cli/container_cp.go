@@ -95,6 +95,7 @@ func copyFromContainer(ctx context.Context, e *env, ctr, src, dst string, o cpOp
 	if err != nil {
 		return err
 	}
+	orig := src
 	if o.followLink {
 		if src, err = resolveContainerLink(ctx, c, ctr, src); err != nil {
 			return err
@@ -120,6 +121,9 @@ func copyFromContainer(ctx context.Context, e *env, ctr, src, dst string, o cpOp
 	dir, name, err := localTarget(dst, res.Stat.Mode.IsDir())
 	if err != nil {
 		return err
+	}
+	if name == "" && src != orig {
+		name = path.Base(orig) // a followed link keeps its own name
 	}
 	if err := extractTar(in, dir, root, name); err != nil {
 		return err
