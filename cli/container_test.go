@@ -3,8 +3,8 @@ package cli
 import (
 	"context"
 	"net"
-	"net/netip"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
