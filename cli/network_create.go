@@ -159,22 +159,27 @@ func ipamConfigs(subnets, ranges, gateways, aux []string) ([]network.IPAMConfig,
 		}
 		configs[i].Gateway = a
 	}
+	return configs, auxAddresses(configs, aux)
+}
+
+// auxAddresses files each --aux-address name=ip under its subnet.
+func auxAddresses(configs []network.IPAMConfig, aux []string) error {
 	for _, kv := range aux {
 		name, ip, _ := strings.Cut(kv, "=")
 		a, err := netip.ParseAddr(ip)
 		if err != nil {
-			return nil, fmt.Errorf("invalid IP address: %s", ip)
+			return fmt.Errorf("invalid IP address: %s", ip)
 		}
 		i := matchSubnet(configs, a)
 		if i < 0 {
-			return nil, fmt.Errorf("no matching subnet for aux-address %s", ip)
+			return fmt.Errorf("no matching subnet for aux-address %s", ip)
 		}
 		if configs[i].AuxAddress == nil {
 			configs[i].AuxAddress = map[string]netip.Addr{}
 		}
 		configs[i].AuxAddress[name] = a
 	}
-	return configs, nil
+	return nil
 }
 
 func matchSubnet(configs []network.IPAMConfig, a netip.Addr) int {

@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -54,14 +55,7 @@ func (s *Service) portWants(sb *sandboxRecord, req SandboxRequest) ([]portWant, 
 	for p := range req.ExposedPorts {
 		keys[p.String()] = p
 	}
-	sorted := slices.Collect(func(yield func(network.Port) bool) {
-		for _, p := range keys {
-			if !yield(p) {
-				return
-			}
-		}
-	})
-	slices.SortFunc(sorted, func(a, b network.Port) int {
+	sorted := slices.SortedFunc(maps.Values(keys), func(a, b network.Port) int {
 		if a.Num() != b.Num() {
 			return int(a.Num()) - int(b.Num())
 		}

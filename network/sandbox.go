@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"berth/errdefs"
@@ -189,12 +191,20 @@ func (s *Service) plan(req SandboxRequest) (*sandboxRecord, error) {
 		sb.Endpoints = []*endpointRecord{{NetworkID: primary.ID, EndpointID: newID()}}
 		return sb, s.checkNoOtherNetworks(req, primary)
 	}
+	return s.planBridge(sb, req, primary)
+}
+
+// planBridge adds the endpoints of a bridge sandbox: the primary network
+// first (it gives the default route), then any other network the request
+// names.
+func (s *Service) planBridge(sb *sandboxRecord, req SandboxRequest, primary *networkRecord) (*sandboxRecord, error) {
 	sb.Mode = "bridge"
 	sb.Upstreams = s.upstreams(req.DNS)
 	if err := s.planEndpoint(sb, primary, endpointConfig(s, req.Endpoints, primary)); err != nil {
 		return nil, err
 	}
-	for key, cfg := range req.Endpoints {
+	keys := slices.Sorted(maps.Keys(req.Endpoints))
+	for _, key := range keys {
 		n, err := s.lookup(key)
 		if err != nil {
 			return nil, err
@@ -205,7 +215,7 @@ func (s *Service) plan(req SandboxRequest) (*sandboxRecord, error) {
 		if n.Driver != "bridge" {
 			return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "container cannot be connected to network endpoints: %s, %s", primary.Name, n.Name)
 		}
-		if err := s.planEndpoint(sb, n, cfg); err != nil {
+		if err := s.planEndpoint(sb, n, req.Endpoints[key]); err != nil {
 			return nil, err
 		}
 	}
