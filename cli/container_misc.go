@@ -158,10 +158,11 @@ func newPortCommand(e *env) *cobra.Command {
 }
 
 func printPort(e *env, name, spec string, ports network.PortMap) error {
-	if !strings.Contains(spec, "/") {
-		spec += "/tcp"
+	full := spec
+	if !strings.Contains(full, "/") {
+		full += "/tcp"
 	}
-	p, err := network.ParsePort(spec)
+	p, err := network.ParsePort(full)
 	if err != nil {
 		return fmt.Errorf("Error: invalid port (%s): %w", spec, err)
 	}
