@@ -28,6 +28,11 @@ func (s *Service) planEndpoint(sb *sandboxRecord, n *networkRecord, cfg *network
 			return errdefs.Errorf(errdefs.ErrInvalidArgument, "network-scoped alias is supported only for containers in user defined networks")
 		}
 		ep.Aliases = slices.Clone(cfg.Aliases)
+		links, err := s.parseLinks(sb, n, cfg.Links)
+		if err != nil {
+			return err
+		}
+		ep.Links = links
 		if cfg.IPAMConfig != nil {
 			if cfg.IPAMConfig.IPv6Address.IsValid() {
 				return errdefs.Errorf(errdefs.ErrInvalidArgument, "invalid IPv6 address %s: IPv6 is not enabled on network %s", cfg.IPAMConfig.IPv6Address, n.Name)
@@ -125,4 +130,40 @@ func (s *Service) parseExtraHosts(entries []string) ([]string, error) {
 		out = append(out, name+":"+ip.String())
 	}
 	return out, nil
+}
+
+// parseLinks normalises --link entries to "name:alias" and checks that the
+// linked container has a sandbox, on the default bridge when the link is
+// made there, as Docker requires.
+func (s *Service) parseLinks(sb *sandboxRecord, n *networkRecord, links []string) ([]string, error) {
+	var out []string
+	for _, l := range links {
+		name, alias, ok := strings.Cut(l, ":")
+		name = strings.TrimPrefix(name, "/")
+		alias = alias[strings.LastIndex(alias, "/")+1:]
+		if !ok || alias == "" {
+			alias = name
+		}
+		if name == "" {
+			return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "invalid link %q", l)
+		}
+		target := s.sandboxByName(name)
+		if target == nil {
+			return nil, errdefs.Errorf(errdefs.ErrNotFound, "could not get container for %s", name)
+		}
+		if n.isDefault() && !slices.ContainsFunc(target.Endpoints, func(ep *endpointRecord) bool { return ep.NetworkID == n.ID }) {
+			return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "Cannot link to /%s, as it does not belong to the default network", name)
+		}
+		out = append(out, target.Name+":"+alias)
+	}
+	return out, nil
+}
+
+func (s *Service) sandboxByName(name string) *sandboxRecord {
+	for _, sb := range s.sandboxes {
+		if sb.Name == name || sb.ContainerID == name || len(name) >= shortIDLen && strings.HasPrefix(sb.ContainerID, name) {
+			return sb
+		}
+	}
+	return nil
 }

@@ -176,7 +176,37 @@ func (s *Service) hostsFor(sb *sandboxRecord) []byte {
 			fmt.Fprintf(&b, "%s\t%s\n", ep.IP, strings.Join(names, " "))
 		}
 	}
+	s.writeLinks(&b, sb)
 	return b.Bytes()
+}
+
+// writeLinks adds the legacy links of the default bridge: the linked
+// container's address with the alias, its hostname and its name.
+func (s *Service) writeLinks(b *bytes.Buffer, sb *sandboxRecord) {
+	for _, ep := range sb.Endpoints {
+		n := s.networks[ep.NetworkID]
+		if n == nil || !n.isDefault() {
+			continue
+		}
+		for _, l := range ep.Links {
+			name, alias, _ := strings.Cut(l, ":")
+			target := s.sandboxByName(name)
+			if target == nil {
+				continue
+			}
+			for _, tep := range target.Endpoints {
+				if tep.NetworkID == n.ID {
+					names := []string{alias}
+					for _, x := range []string{target.Hostname, target.Name} {
+						if !slices.Contains(names, x) {
+							names = append(names, x)
+						}
+					}
+					fmt.Fprintf(b, "%s\t%s\n", tep.IP, strings.Join(names, " "))
+				}
+			}
+		}
+	}
 }
 
 // writeFiles writes hosts, hostname and resolv.conf. Before the container

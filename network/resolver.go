@@ -26,6 +26,9 @@ type dnsView struct {
 	// member lists the user networks of each container.
 	member map[string][]string
 	nets   map[string]*dnsNet
+	// links maps, per container, a link alias to the linked container's
+	// name: names only that container resolves.
+	links map[string]map[string]string
 }
 
 type dnsNet struct {
@@ -43,7 +46,7 @@ type dnsEntry struct {
 // refreshDNS publishes the current state to the DNS servers. Called with
 // s.mu held.
 func (s *Service) refreshDNS() {
-	v := &dnsView{member: map[string][]string{}, nets: map[string]*dnsNet{}}
+	v := &dnsView{member: map[string][]string{}, nets: map[string]*dnsNet{}, links: map[string]map[string]string{}}
 	for _, sb := range s.sandboxes {
 		for _, ep := range sb.Endpoints {
 			n := s.networks[ep.NetworkID]
@@ -57,6 +60,13 @@ func (s *Service) refreshDNS() {
 			}
 			dn.entries = append(dn.entries, dnsEntry{containerID: sb.ContainerID, name: strings.ToLower(sb.Name), aliases: lower(ep.Aliases), ip: ep.IP})
 			v.member[sb.ContainerID] = append(v.member[sb.ContainerID], n.ID)
+			for _, l := range ep.Links {
+				name, alias, _ := strings.Cut(l, ":")
+				if v.links[sb.ContainerID] == nil {
+					v.links[sb.ContainerID] = map[string]string{}
+				}
+				v.links[sb.ContainerID][strings.ToLower(alias)] = strings.ToLower(name)
+			}
 		}
 	}
 	s.dnsView.Store(v)
@@ -82,6 +92,9 @@ func (r containerResolver) LookupIPv4(name string) ([]netip.Addr, bool) {
 	v := r.s.dnsView.Load()
 	if v == nil {
 		return nil, false
+	}
+	if target, ok := v.links[r.containerID][name]; ok {
+		name = target
 	}
 	var out []netip.Addr
 	for _, netID := range v.member[r.containerID] {

@@ -44,6 +44,10 @@ type SandboxRequest struct {
 	// or ID: aliases and --ip for the network of NetworkMode, and further
 	// networks to join at once.
 	Endpoints map[string]*network.EndpointSettings
+	// Links are HostConfig.Links ("name", "name:alias", or dockerd's
+	// "/name:/self/alias"): on the default bridge they become /etc/hosts
+	// entries, on a user network names only this container resolves.
+	Links []string
 	// Dir is the container's directory: hosts, hostname and resolv.conf
 	// are written there.
 	Dir string
@@ -200,7 +204,15 @@ func (s *Service) plan(req SandboxRequest) (*sandboxRecord, error) {
 func (s *Service) planBridge(sb *sandboxRecord, req SandboxRequest, primary *networkRecord) (*sandboxRecord, error) {
 	sb.Mode = "bridge"
 	sb.Upstreams = s.upstreams(req.DNS)
-	if err := s.planEndpoint(sb, primary, endpointConfig(s, req.Endpoints, primary)); err != nil {
+	cfg := endpointConfig(s, req.Endpoints, primary)
+	if len(req.Links) > 0 {
+		cfg = cfg.Copy()
+		if cfg == nil {
+			cfg = &network.EndpointSettings{}
+		}
+		cfg.Links = append(cfg.Links, req.Links...)
+	}
+	if err := s.planEndpoint(sb, primary, cfg); err != nil {
 		return nil, err
 	}
 	keys := slices.Sorted(maps.Keys(req.Endpoints))

@@ -62,6 +62,7 @@ func (s *Service) endpointSettings(sb *sandboxRecord, n *networkRecord, ep *endp
 	es.Gateway = n.Gateway
 	if !n.isDefault() {
 		es.DNSNames = dnsNames(sb, ep)
+		es.Links = slices.Clone(ep.Links)
 	}
 	return es
 }

@@ -80,6 +80,8 @@ type endpointRecord struct {
 	HostVeth   string
 	IfName     string
 	Aliases    []string `json:",omitempty"`
+	// Links are "name:alias" pairs (see SandboxRequest.Links).
+	Links []string `json:",omitempty"`
 	// StaticIP is the address asked for with --ip, if any.
 	StaticIP netip.Addr `json:",omitzero"`
 }

@@ -229,3 +229,40 @@ func TestDNSPortAndRestart(t *testing.T) {
 		e.restart()
 	}
 }
+
+func TestLinks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	db := e.container("db", nil)
+	web := e.container("web", func(r *SandboxRequest) { r.Links = []string{"/db:/web/database"} })
+	if hosts := readFile(t, web.HostsPath); !strings.Contains(hosts, ipOf(db, "bridge")+"\tdatabase "+ctrID("db")[:12]+" db\n") {
+		t.Fatalf("hosts with a legacy link:\n%s", hosts)
+	}
+	e.createNet("n", "10.10.7.0/24", nil)
+	e.container("cache", onNet("n"))
+	app := e.container("app", func(r *SandboxRequest) {
+		r.NetworkMode = "n"
+		r.Endpoints = map[string]*network.EndpointSettings{"n": {Links: []string{"cache:kv"}}}
+	})
+	other := e.container("other", onNet("n"))
+	if got, err := resolve(app.NetnsPath, "kv"); err != nil || !slices.Equal(got, []string{"10.10.7.2"}) {
+		t.Fatalf("app resolves its link alias: %v %v", got, err)
+	}
+	if got, err := resolve(other.NetnsPath, "kv"); err == nil {
+		t.Fatalf("another container resolved app's link alias: %v", got)
+	}
+	if ep := app.Settings.Networks["n"]; !slices.Equal(ep.Links, []string{"cache:kv"}) {
+		t.Fatalf("Links = %v", ep.Links)
+	}
+	for _, tt := range []struct {
+		mod  func(*SandboxRequest)
+		want string
+	}{
+		{func(r *SandboxRequest) { r.Links = []string{"ghost:g"} }, "could not get container for ghost"},
+		{func(r *SandboxRequest) { r.Links = []string{"cache"} }, "Cannot link to /cache, as it does not belong to the default network"},
+	} {
+		if _, err := e.setup("bad", tt.mod); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("link error = %v, want %q", err, tt.want)
+		}
+	}
+}
