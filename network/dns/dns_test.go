@@ -30,24 +30,30 @@ func (t table) LookupPTR(addr netip.Addr) (string, bool) {
 	return "", false
 }
 
-// start serves r on loopback and returns its address.
+// start serves r on loopback and returns its address. UDP and TCP share
+// the port, as on a real resolver; a port whose TCP side is taken is
+// retried.
 func start(t *testing.T, r Resolver, upstreams []string) string {
 	t.Helper()
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 20 {
+		udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := udp.LocalAddr().(*net.UDPAddr).Port
+		tcp, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			udp.Close()
+			continue
+		}
+		var d net.Dialer
+		s := NewServer(r, upstreams, d.DialContext, nil)
+		s.Serve(udp, tcp)
+		t.Cleanup(func() { s.Close() })
+		return udp.LocalAddr().String()
 	}
-	port := udp.LocalAddr().(*net.UDPAddr).Port
-	tcp, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		udp.Close()
-		t.Fatal(err)
-	}
-	var d net.Dialer
-	s := NewServer(r, upstreams, d.DialContext, nil)
-	s.Serve(udp, tcp)
-	t.Cleanup(func() { s.Close() })
-	return udp.LocalAddr().String()
+	t.Fatal("no port free for both UDP and TCP")
+	return ""
 }
 
 func resolver(addr, network string) *net.Resolver {
