@@ -50,11 +50,15 @@ type Server struct {
 	dial      Dialer
 	log       *slog.Logger
 
-	mu     sync.Mutex
-	closed bool
-	udp    net.PacketConn
-	tcp    net.Listener
-	wg     sync.WaitGroup
+	// ctx ends with Close, cutting short queries still waiting for an
+	// upstream so that Close never waits out their timeouts.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu  sync.Mutex
+	udp net.PacketConn
+	tcp net.Listener
+	wg  sync.WaitGroup
 }
 
 // NewServer returns a server for one container. upstreams are "ip:port"
@@ -63,7 +67,8 @@ func NewServer(r Resolver, upstreams []string, dial Dialer, log *slog.Logger) *S
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{resolver: r, upstreams: upstreams, dial: dial, log: log}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{resolver: r, upstreams: upstreams, dial: dial, log: log, ctx: ctx, cancel: cancel}
 }
 
 // Serve starts answering on the listeners, which the Server then owns.
@@ -78,8 +83,8 @@ func (s *Server) Serve(udp net.PacketConn, tcp net.Listener) {
 
 // Close stops the listeners and waits for the serving goroutines.
 func (s *Server) Close() error {
+	s.cancel()
 	s.mu.Lock()
-	s.closed = true
 	var errs []error
 	if s.udp != nil {
 		errs = append(errs, s.udp.Close())
@@ -285,7 +290,7 @@ func (s *Server) forward(hdr dnsmessage.Header, q dnsmessage.Question, query []b
 }
 
 func (s *Server) exchange(query []byte, network, upstream string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), upstreamTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, upstreamTimeout)
 	defer cancel()
 	conn, err := s.dial(ctx, network, upstream)
 	if err != nil {
@@ -295,6 +300,8 @@ func (s *Server) exchange(query []byte, network, upstream string) ([]byte, error
 	if err := conn.SetDeadline(time.Now().Add(upstreamTimeout)); err != nil {
 		return nil, err
 	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
 	if network == "tcp" {
 		if err := writeTCPMessage(conn, query); err != nil {
 			return nil, err

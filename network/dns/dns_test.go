@@ -201,3 +201,41 @@ func TestPTRAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseCutsForwarding: Close does not wait for an upstream that never
+// answers.
+func TestCloseCutsForwarding(t *testing.T) {
+	t.Parallel()
+	silent, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d net.Dialer
+	s := NewServer(table{}, []string{silent.LocalAddr().String()}, d.DialContext, nil)
+	s.Serve(udp, tcp)
+	c, err := net.Dial("udp", udp.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(query(t, "slow.test.", dnsmessage.TypeA))
+	buf := make([]byte, 512)
+	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := silent.ReadFrom(buf); err != nil {
+		t.Fatalf("query never reached the upstream: %v", err)
+	}
+	start := time.Now()
+	s.Close()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+}
