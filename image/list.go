@@ -65,7 +65,7 @@ func (s *Service) Images(ctx context.Context, opts ListOptions) ([]imagetypes.Su
 		}
 		out = append(out, imagetypes.Summary{
 			ID: id.String(), ParentID: r.Parent.String(), RepoTags: tags, RepoDigests: digests,
-			Created: r.Created.Unix(), Size: r.Size, SharedSize: -1, Containers: -1,
+			Created: unixOrZero(r.Created), Size: r.Size, SharedSize: -1, Containers: -1,
 			Labels: nonNil(r.Labels),
 		})
 	}
@@ -79,6 +79,15 @@ func (s *Service) Images(ctx context.Context, opts ListOptions) ([]imagetypes.Su
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// unixOrZero keeps a config without a creation time at the epoch rather
+// than at year 1, which clients would show as "292 years ago".
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }
 
 func nonNil(m map[string]string) map[string]string {

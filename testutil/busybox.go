@@ -105,7 +105,9 @@ func WriteBusyboxTar(w io.Writer, busybox string) error {
 			return err
 		}
 	}
-	for name, body := range map[string]string{"etc/group": group, "etc/passwd": passwd} {
+	// A fixed order: the layer's digest must not depend on map iteration.
+	for _, f := range []struct{ name, body string }{{"etc/group", group}, {"etc/passwd", passwd}} {
+		name, body := f.name, f.body
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: fixtureTime, Format: tar.FormatPAX}); err != nil {
 			return err
 		}
