@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -22,12 +23,14 @@ func (o *createOptions) hostConfig(f *pflag.FlagSet) (*container.HostConfig, err
 	}
 	h := &container.HostConfig{
 		AutoRemove: o.autoRemove, Privileged: o.privileged, ReadonlyRootfs: o.readOnly, PublishAllPorts: o.publishAll,
-		CapAdd: o.capAdd, CapDrop: o.capDrop, GroupAdd: o.groupAdd, DNSSearch: o.dnsSearch, DNSOptions: o.dnsOpts,
+		CapAdd: o.capAdd, CapDrop: o.capDrop, GroupAdd: o.groupAdd,
 		ExtraHosts: o.addHosts, VolumesFrom: o.volumesFrom, VolumeDriver: o.volumeDriver, Runtime: o.runtime,
 		NetworkMode: container.NetworkMode(o.network), IpcMode: container.IpcMode(o.ipc), PidMode: container.PidMode(o.pid),
 		UTSMode: container.UTSMode(o.uts), UsernsMode: container.UsernsMode(o.userns), CgroupnsMode: container.CgroupnsMode(o.cgroupns),
 		ShmSize: o.shmSize, OomScoreAdj: o.oomScoreAdj, ContainerIDFile: o.cidfile,
-		LogConfig: container.LogConfig{Type: o.logDriver},
+		LogConfig: container.LogConfig{Type: o.logDriver, Config: map[string]string{}},
+		// docker sends these as empty lists rather than null.
+		DNS: []netip.Addr{}, DNSOptions: nonNil(o.dnsOpts), DNSSearch: nonNil(o.dnsSearch), PortBindings: network.PortMap{},
 	}
 	if h.NetworkMode == "" {
 		h.NetworkMode = "default"
@@ -81,8 +84,10 @@ func (o *createOptions) maps(h *container.HostConfig) error {
 	if h.StorageOpt, err = keyValues("storage-opt", o.storageOpts, true); err != nil {
 		return err
 	}
-	if h.LogConfig.Config, err = keyValues("log-opt", o.logOpts, true); err != nil {
-		return err
+	if len(o.logOpts) > 0 {
+		if h.LogConfig.Config, err = keyValues("log-opt", o.logOpts, true); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -92,25 +97,23 @@ func (o *createOptions) resources(f *pflag.FlagSet, r *container.Resources) erro
 	r.NanoCPUs, r.CPUShares, r.CPUPeriod, r.CPUQuota = o.nanoCPUs, o.cpuShares, o.cpuPeriod, o.cpuQuota
 	r.CpusetCpus, r.CpusetMems, r.CgroupParent, r.BlkioWeight = o.cpusetCpus, o.cpusetMems, o.cgroupParent, o.blkioWeight
 	r.DeviceCgroupRules = o.deviceCgroup
-	if o.memorySwappiness != -1 {
-		if o.memorySwappiness < 0 || o.memorySwappiness > 100 {
-			return fmt.Errorf("invalid value: %d. Valid memory swappiness range is 0-100", o.memorySwappiness)
-		}
-		r.MemorySwappiness = &o.memorySwappiness
+	if o.memorySwappiness < -1 || o.memorySwappiness > 100 {
+		return fmt.Errorf("invalid value: %d. Valid memory swappiness range is 0-100", o.memorySwappiness)
 	}
-	if f.Changed("pids-limit") {
-		r.PidsLimit = &o.pidsLimit
-	}
-	if f.Changed("oom-kill-disable") {
-		r.OomKillDisable = &o.oomKillDisable
-	}
+	// As docker: always sent, -1 and 0 meaning "not set" to the daemon.
+	r.MemorySwappiness, r.PidsLimit, r.OomKillDisable = &o.memorySwappiness, &o.pidsLimit, &o.oomKillDisable
+	r.Devices, r.Ulimits = []container.DeviceMapping{}, []*container.Ulimit{}
+	r.BlkioWeightDevice = []*blkiodev.WeightDevice{}
+	r.BlkioDeviceReadBps, r.BlkioDeviceWriteBps = []*blkiodev.ThrottleDevice{}, []*blkiodev.ThrottleDevice{}
+	r.BlkioDeviceReadIOps, r.BlkioDeviceWriteIOps = []*blkiodev.ThrottleDevice{}, []*blkiodev.ThrottleDevice{}
 	if o.nanoCPUs != 0 && (o.cpuPeriod != 0 || o.cpuQuota != 0) {
 		return fmt.Errorf("conflicting options: Nano CPUs and CPU Period cannot both be set")
 	}
-	var err error
-	if r.Ulimits, err = parseUlimits(o.ulimits); err != nil {
+	ulimits, err := parseUlimits(o.ulimits)
+	if err != nil {
 		return err
 	}
+	r.Ulimits = append(r.Ulimits, ulimits...)
 	for _, d := range o.devices {
 		dm, err := parseDevice(d)
 		if err != nil {
@@ -147,9 +150,6 @@ func parsePorts(expose, publish []string) (network.PortSet, network.PortMap, err
 	}
 	if len(exposed) == 0 {
 		exposed = nil
-	}
-	if len(bindings) == 0 {
-		bindings = nil
 	}
 	return exposed, bindings, nil
 }
@@ -291,10 +291,10 @@ func setMountField(m *mount.Mount, key, val string, hasVal bool) error {
 		m.BindOptions = orNew(m.BindOptions)
 		m.BindOptions.CreateMountpoint, err = flag()
 	case "volume-nocopy":
-		m.VolumeOptions = orNew(m.VolumeOptions)
+		m.VolumeOptions = volumeOptions(m.VolumeOptions)
 		m.VolumeOptions.NoCopy, err = flag()
 	case "volume-subpath":
-		m.VolumeOptions = orNew(m.VolumeOptions)
+		m.VolumeOptions = volumeOptions(m.VolumeOptions)
 		m.VolumeOptions.Subpath = val
 	case "tmpfs-size":
 		m.TmpfsOptions = orNew(m.TmpfsOptions)
@@ -318,4 +318,21 @@ func orNew[T any](p *T) *T {
 		return new(T)
 	}
 	return p
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// volumeOptions always carries a driver config, empty unless set, as the
+// docker CLI sends it.
+func volumeOptions(v *mount.VolumeOptions) *mount.VolumeOptions {
+	v = orNew(v)
+	if v.DriverConfig == nil {
+		v.DriverConfig = &mount.Driver{}
+	}
+	return v
 }

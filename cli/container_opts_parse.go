@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -62,6 +63,9 @@ func (o *createOptions) build(f *pflag.FlagSet, args []string) (*containerSpec, 
 	if cfg.Volumes, host.Binds, err = parseVolumes(o.volumes); err != nil {
 		return nil, err
 	}
+	if cfg.Volumes == nil {
+		cfg.Volumes = map[string]struct{}{}
+	}
 	spec := &containerSpec{config: cfg, host: host, networking: o.networking()}
 	if o.platform != "" {
 		p, err := parsePlatform(o.platform)
@@ -77,8 +81,10 @@ func (o *createOptions) build(f *pflag.FlagSet, args []string) (*containerSpec, 
 // else stdout and stderr, plus stdin with -i.
 func (o *createOptions) attachStreams(cfg *container.Config) error {
 	if len(o.attach) == 0 {
-		cfg.AttachStdout, cfg.AttachStderr, cfg.AttachStdin = true, true, o.stdin
+		cfg.AttachStdout, cfg.AttachStderr = true, true
 	}
+	// -i attaches stdin whatever -a says.
+	cfg.AttachStdin = o.stdin
 	for _, s := range o.attach {
 		switch s {
 		case "stdin":
@@ -177,17 +183,17 @@ func (o *createOptions) healthcheck() (*container.HealthConfig, error) {
 	return hc, nil
 }
 
-// networking attaches the container's endpoint options (--ip, aliases) to
-// the network it joins.
+// networking names the endpoint of the network the container joins, with
+// the address options (--ip, aliases) on it; docker always sends it.
 func (o *createOptions) networking() *network.NetworkingConfig {
-	if o.ip == "" && o.ip6 == "" && len(o.aliases) == 0 && o.macAddress == "" {
-		return nil
-	}
 	name := o.network
 	if name == "" {
 		name = "default"
 	}
-	ep := &network.EndpointSettings{Aliases: o.aliases}
+	ep := &network.EndpointSettings{}
+	if len(o.aliases) > 0 {
+		ep.Aliases = o.aliases
+	}
 	if o.ip != "" || o.ip6 != "" {
 		ep.IPAMConfig = &network.EndpointIPAMConfig{}
 		if a, err := netip.ParseAddr(o.ip); err == nil {
@@ -200,7 +206,23 @@ func (o *createOptions) networking() *network.NetworkingConfig {
 	if mac, err := parseMAC(o.macAddress); err == nil {
 		ep.MacAddress = mac
 	}
-	return &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{name: ep}}
+	eps := map[string]*network.EndpointSettings{}
+	// Like docker: the default network's endpoint is always named, an
+	// explicit network's only when it has options.
+	if o.network == "" || !reflect.DeepEqual(*ep, network.EndpointSettings{}) {
+		eps[name] = ep
+	}
+	return &network.NetworkingConfig{EndpointsConfig: eps}
+}
+
+// userDefinedNetwork tells a network the user created from the built-in
+// modes.
+func userDefinedNetwork(name string) bool {
+	switch name {
+	case "", "default", "bridge", "host", "none":
+		return false
+	}
+	return !strings.HasPrefix(name, "container:")
 }
 
 func parseMAC(s string) (network.HardwareAddr, error) {
@@ -214,6 +236,9 @@ func parseMAC(s string) (network.HardwareAddr, error) {
 
 // validateNetworkOptions checks the address flags before anything is sent.
 func (o *createOptions) validateNetworkOptions() error {
+	if len(o.aliases) > 0 && !userDefinedNetwork(o.network) {
+		return fmt.Errorf("network-scoped aliases are only supported for user-defined networks")
+	}
 	if o.ip != "" {
 		if a, err := netip.ParseAddr(o.ip); err != nil || !a.Is4() {
 			return fmt.Errorf("invalid IPv4 address: %s", o.ip)
@@ -282,7 +307,7 @@ func parseVolumes(vols []string) (map[string]struct{}, []string, error) {
 // parseSecurityOpts reads a seccomp profile path into the option's value,
 // as the daemon expects the profile itself.
 func parseSecurityOpts(opts []string) ([]string, error) {
-	out := make([]string, 0, len(opts))
+	var out []string
 	for _, o := range opts {
 		k, v, ok := strings.Cut(o, "=")
 		if !ok {

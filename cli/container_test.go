@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
@@ -38,6 +39,13 @@ const (
 // streams) and "created".
 func startContainerDaemon(t *testing.T, seed bool) (string, *apitest.Containers) {
 	t.Helper()
+	return startContainerDaemonWith(t, seed, func(h http.Handler) http.Handler { return h })
+}
+
+// startContainerDaemonWith is startContainerDaemon with the handler
+// wrapped, for tests that watch the requests.
+func startContainerDaemonWith(t *testing.T, seed bool, wrap func(http.Handler) http.Handler) (string, *apitest.Containers) {
+	t.Helper()
 	imgs := apitest.NewImages(time.Now, fixtureImages(time.Now().Truncate(time.Minute))...)
 	bus := events.New()
 	ctrs := apitest.NewContainers(func() time.Time { return frozen }, imgs, bus)
@@ -51,7 +59,7 @@ func startContainerDaemon(t *testing.T, seed bool) (string, *apitest.Containers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(h)
+	srv := httptest.NewUnstartedServer(wrap(h))
 	srv.Listener = l
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -121,6 +121,10 @@ func runRun(cmd *cobra.Command, e *env, o *runOptions, args []string) error {
 	if _, isTerm := terminalFd(e.stdin); cfg.Tty && cfg.AttachStdin && !isTerm {
 		return errors.New("the input device is not a TTY")
 	}
+	if h, w, ok := e.terminalSize(); cfg.Tty && ok {
+		// The process starts at the right size instead of being resized.
+		spec.host.ConsoleSize = [2]uint{h, w}
+	}
 	c, err := e.api()
 	if err != nil {
 		return err
