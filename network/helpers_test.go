@@ -117,7 +117,7 @@ func (e *env) startUpstream(addr string, names map[string]string) {
 	}
 	udp := nstest.ListenPacket(e.t, e.hostNS, "udp4", addr)
 	tcp := nstest.Listen(e.t, e.hostNS, "tcp4", addr)
-	srv := dns.NewServer(tbl, nil, nil, nil)
+	srv := dns.NewServer(tbl, nil, nil)
 	srv.Serve(udp, tcp)
 	e.t.Cleanup(func() { srv.Close() })
 }
@@ -129,6 +129,7 @@ func (u upstreamTable) LookupIPv4(name string) ([]netip.Addr, bool) {
 	return a, ok
 }
 func (u upstreamTable) LookupPTR(netip.Addr) (string, bool) { return "", false }
+func (u upstreamTable) Upstreams() []string                 { return nil }
 
 // container sets up a sandbox for a fake container whose id is derived
 // from name, and returns it.

@@ -213,6 +213,13 @@ func TestInternalNetwork(t *testing.T) {
 	b := e.container("b", onNet("sealed"))
 	e.httpd(b, 80, "peer")
 	mustGet(t, a.NetnsPath, "10.80.0.3:80", "peer")
+	// Names of the network resolve; others are not forwarded out.
+	if got, err := resolve(a.NetnsPath, "b"); err != nil || !slices.Equal(got, []string{"10.80.0.3"}) {
+		t.Fatalf("resolve b on an internal network: %v %v", got, err)
+	}
+	if got, err := resolve(a.NetnsPath, "upstream.test"); err == nil {
+		t.Fatalf("an internal network's container resolved an outside name: %v", got)
+	}
 	if !unreachable(a.NetnsPath, "10.66.0.2:80") {
 		t.Fatal("a container on an internal network reached the outside")
 	}

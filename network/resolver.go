@@ -29,6 +29,10 @@ type dnsView struct {
 	// links maps, per container, a link alias to the linked container's
 	// name: names only that container resolves.
 	links map[string]map[string]string
+	// upstreams are, per container, the servers other names go to; none
+	// for a container with no way out (only internal networks), whose
+	// queries must not leave through the daemon either.
+	upstreams map[string][]string
 }
 
 type dnsNet struct {
@@ -46,8 +50,11 @@ type dnsEntry struct {
 // refreshDNS publishes the current state to the DNS servers. Called with
 // s.mu held.
 func (s *Service) refreshDNS() {
-	v := &dnsView{member: map[string][]string{}, nets: map[string]*dnsNet{}, links: map[string]map[string]string{}}
+	v := &dnsView{member: map[string][]string{}, nets: map[string]*dnsNet{}, links: map[string]map[string]string{}, upstreams: map[string][]string{}}
 	for _, sb := range s.sandboxes {
+		if s.gatewayEndpoint(sb) != nil {
+			v.upstreams[sb.ContainerID] = sb.Upstreams
+		}
 		for _, ep := range sb.Endpoints {
 			n := s.networks[ep.NetworkID]
 			if n == nil || n.Driver != "bridge" || n.isDefault() {
@@ -111,6 +118,14 @@ func (r containerResolver) LookupIPv4(name string) ([]netip.Addr, bool) {
 	return out, len(out) > 0
 }
 
+// Upstreams are the container's forwarders.
+func (r containerResolver) Upstreams() []string {
+	if v := r.s.dnsView.Load(); v != nil {
+		return v.upstreams[r.containerID]
+	}
+	return nil
+}
+
 // LookupPTR names an address as "<container>.<network>", as Docker does.
 func (r containerResolver) LookupPTR(addr netip.Addr) (string, bool) {
 	v := r.s.dnsView.Load()
@@ -163,7 +178,7 @@ func (s *Service) startDNS(ctx context.Context, sb *sandboxRecord) error {
 	if err != nil {
 		return fmt.Errorf("embedded DNS for %s: %w", sb.ContainerID, err)
 	}
-	srv := dns.NewServer(containerResolver{s: s, containerID: sb.ContainerID}, sb.Upstreams, s.upstreamDialer(sb.NetnsPath), s.log)
+	srv := dns.NewServer(containerResolver{s: s, containerID: sb.ContainerID}, s.upstreamDialer(sb.NetnsPath), s.log)
 	srv.Serve(udp, tcp)
 	s.dns[sb.ContainerID] = srv
 	return nil

@@ -29,6 +29,10 @@ type Resolver interface {
 	LookupIPv4(name string) (addrs []netip.Addr, known bool)
 	// LookupPTR returns the name of a container address.
 	LookupPTR(addr netip.Addr) (name string, known bool)
+	// Upstreams are the "ip:port" servers other names are forwarded to,
+	// tried in order; none means such names fail (SERVFAIL), as for a
+	// container without external access.
+	Upstreams() []string
 }
 
 // Dialer opens a connection to an upstream resolver. The caller decides
@@ -45,10 +49,9 @@ const upstreamTimeout = 4 * time.Second
 
 // Server answers queries on the listeners given to Serve.
 type Server struct {
-	resolver  Resolver
-	upstreams []string
-	dial      Dialer
-	log       *slog.Logger
+	resolver Resolver
+	dial     Dialer
+	log      *slog.Logger
 
 	// ctx ends with Close, cutting short queries still waiting for an
 	// upstream so that Close never waits out their timeouts.
@@ -61,14 +64,13 @@ type Server struct {
 	wg  sync.WaitGroup
 }
 
-// NewServer returns a server for one container. upstreams are "ip:port"
-// addresses tried in order.
-func NewServer(r Resolver, upstreams []string, dial Dialer, log *slog.Logger) *Server {
+// NewServer returns a server for one container.
+func NewServer(r Resolver, dial Dialer, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{resolver: r, upstreams: upstreams, dial: dial, log: log, ctx: ctx, cancel: cancel}
+	return &Server{resolver: r, dial: dial, log: log, ctx: ctx, cancel: cancel}
 }
 
 // Serve starts answering on the listeners, which the Server then owns.
@@ -279,7 +281,7 @@ func ptrAddr(name string) (netip.Addr, bool) {
 // forward relays the query to the upstreams in turn and returns the first
 // answer verbatim; SERVFAIL when none answers.
 func (s *Server) forward(hdr dnsmessage.Header, q dnsmessage.Question, query []byte, network string) []byte {
-	for _, up := range s.upstreams {
+	for _, up := range s.resolver.Upstreams() {
 		resp, err := s.exchange(query, network, up)
 		if err == nil {
 			return resp

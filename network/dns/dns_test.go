@@ -12,17 +12,22 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 )
 
-// table is a Resolver over a fixed map, the seam the network service
+// table is a Resolver over fixed names, the seam the network service
 // implements for real.
-type table map[string][]netip.Addr
+type table struct {
+	names     map[string][]netip.Addr
+	upstreams []string
+}
 
 func (t table) LookupIPv4(name string) ([]netip.Addr, bool) {
-	a, ok := t[name]
+	a, ok := t.names[name]
 	return a, ok
 }
 
+func (t table) Upstreams() []string { return t.upstreams }
+
 func (t table) LookupPTR(addr netip.Addr) (string, bool) {
-	for name, addrs := range t {
+	for name, addrs := range t.names {
 		if slices.Contains(addrs, addr) {
 			return name, true
 		}
@@ -33,7 +38,7 @@ func (t table) LookupPTR(addr netip.Addr) (string, bool) {
 // start serves r on loopback and returns its address. UDP and TCP share
 // the port, as on a real resolver; a port whose TCP side is taken is
 // retried.
-func start(t *testing.T, r Resolver, upstreams []string) string {
+func start(t *testing.T, r Resolver) string {
 	t.Helper()
 	for range 20 {
 		udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -47,7 +52,7 @@ func start(t *testing.T, r Resolver, upstreams []string) string {
 			continue
 		}
 		var d net.Dialer
-		s := NewServer(r, upstreams, d.DialContext, nil)
+		s := NewServer(r, d.DialContext, nil)
 		s.Serve(udp, tcp)
 		t.Cleanup(func() { s.Close() })
 		return udp.LocalAddr().String()
@@ -65,12 +70,12 @@ func resolver(addr, network string) *net.Resolver {
 
 func TestLookup(t *testing.T) {
 	t.Parallel()
-	upstream := start(t, table{"upstream.test": {netip.MustParseAddr("198.51.100.7")}}, nil)
-	srv := start(t, table{
+	upstream := start(t, table{names: map[string][]netip.Addr{"upstream.test": {netip.MustParseAddr("198.51.100.7")}}})
+	srv := start(t, table{names: map[string][]netip.Addr{
 		"web":   {netip.MustParseAddr("10.5.0.2")},
 		"db":    {netip.MustParseAddr("10.5.0.3")},
 		"cache": {netip.MustParseAddr("10.5.0.4"), netip.MustParseAddr("10.5.0.5")},
-	}, []string{"127.0.0.1:1", upstream})
+	}, upstreams: []string{"127.0.0.1:1", upstream}})
 
 	for _, network := range []string{"udp", "tcp"} {
 		t.Run(network, func(t *testing.T) {
@@ -109,8 +114,8 @@ func TestLookup(t *testing.T) {
 
 func TestUnknownEverywhere(t *testing.T) {
 	t.Parallel()
-	upstream := start(t, table{}, nil)
-	srv := start(t, table{}, []string{upstream})
+	upstream := start(t, table{})
+	srv := start(t, table{upstreams: []string{upstream}})
 	r := resolver(srv, "udp")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -123,7 +128,7 @@ func TestUnknownEverywhere(t *testing.T) {
 
 func TestAAAAOfKnownName(t *testing.T) {
 	t.Parallel()
-	srv := start(t, table{"web": {netip.MustParseAddr("10.5.0.2")}}, nil)
+	srv := start(t, table{names: map[string][]netip.Addr{"web": {netip.MustParseAddr("10.5.0.2")}}})
 	q := query(t, "web.", dnsmessage.TypeAAAA)
 	conn, err := net.Dial("udp", srv)
 	if err != nil {
@@ -150,7 +155,7 @@ func TestAAAAOfKnownName(t *testing.T) {
 
 func TestGarbageIgnored(t *testing.T) {
 	t.Parallel()
-	srv := start(t, table{"web": {netip.MustParseAddr("10.5.0.2")}}, nil)
+	srv := start(t, table{names: map[string][]netip.Addr{"web": {netip.MustParseAddr("10.5.0.2")}}})
 	conn, err := net.Dial("udp", srv)
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +225,7 @@ func TestCloseCutsForwarding(t *testing.T) {
 		t.Fatal(err)
 	}
 	var d net.Dialer
-	s := NewServer(table{}, []string{silent.LocalAddr().String()}, d.DialContext, nil)
+	s := NewServer(table{upstreams: []string{silent.LocalAddr().String()}}, d.DialContext, nil)
 	s.Serve(udp, tcp)
 	c, err := net.Dial("udp", udp.LocalAddr().String())
 	if err != nil {
