@@ -12,6 +12,7 @@ import (
 	"berth/network/internal/nstest"
 
 	"github.com/moby/moby/api/types/network"
+	"github.com/vishvananda/netlink"
 )
 
 func onNet(netName string, aliases ...string) func(*SandboxRequest) {
@@ -264,5 +265,36 @@ func TestLinks(t *testing.T) {
 		if _, err := e.setup("bad", tt.mod); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("link error = %v, want %q", err, tt.want)
 		}
+	}
+}
+
+func TestMultipleNetworksAtCreate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createNet("front", "10.10.4.0/24", nil)
+	e.createNet("back", "10.10.5.0/24", nil)
+	sb := e.container("both", func(r *SandboxRequest) {
+		r.NetworkMode = "front"
+		r.Endpoints = map[string]*network.EndpointSettings{"front": {Aliases: []string{"f"}}, "back": {Aliases: []string{"b"}}}
+	})
+	if ipOf(sb, "front") != "10.10.4.2" || ipOf(sb, "back") != "10.10.5.2" {
+		t.Fatalf("networks = %+v", sb.Settings.Networks)
+	}
+	h := nstest.Handle(t, sb.NetnsPath)
+	for _, name := range []string{"eth0", "eth1"} {
+		if _, err := h.LinkByName(name); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	routes, _ := h.RouteList(nil, 2)
+	if !slices.ContainsFunc(routes, func(r netlink.Route) bool { return r.Gw.String() == "10.10.4.1" }) {
+		t.Fatalf("default route not via front: %v", routes)
+	}
+	back := e.container("peer", onNet("back"))
+	if got, err := resolve(back.NetnsPath, "b"); err != nil || !slices.Equal(got, []string{"10.10.5.2"}) {
+		t.Fatalf("peer on back resolves b = %v %v", got, err)
+	}
+	if got, err := resolve(back.NetnsPath, "f"); err == nil {
+		t.Fatalf("peer on back resolved front's alias: %v", got)
 	}
 }
