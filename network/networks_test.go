@@ -2,9 +2,11 @@ package network
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -248,4 +250,35 @@ func TestInternalNetwork(t *testing.T) {
 	if src := <-got; src != "10.66.0.1" {
 		t.Fatalf("outside saw %s, want the host's 10.66.0.1 (masquerade)", src)
 	}
+}
+
+// TestInspectJSON pins the wire form of network and container inspect
+// documents (ids and times normalised).
+func TestInspectJSON(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	id := e.createNet("app", "10.90.0.0/24", func(r *network.CreateRequest) { r.Labels = map[string]string{"tier": "web"} })
+	sb := e.container("web", func(r *SandboxRequest) {
+		onNet("app", "www")(r)
+		publish(portsOf("80/tcp", "8080"))(r)
+		r.ExposedPorts = network.PortSet{network.MustParsePort("443/tcp"): {}}
+	})
+	doc, err := e.svc.NetworkInspect(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := sb.Settings.Networks["app"]
+	replacer := strings.NewReplacer(id, "<network id>", ep.EndpointID, "<endpoint id>", sb.Settings.SandboxID, "<sandbox id>",
+		sb.NetnsPath, "<netns>", ctrID("web"), "<container id>", ctrID("web")[:12], "<short id>")
+	norm := func(v any) string {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := replacer.Replace(string(b))
+		return regexp.MustCompile(`"Created": "[^"]*"`).ReplaceAllString(s, `"Created": "<time>"`) + "\n"
+	}
+	checkGolden(t, "network-inspect.golden", norm(doc))
+	checkGolden(t, "container-network-settings.golden", norm(sb.Settings))
 }
