@@ -164,3 +164,52 @@ func TestPullPushOutput(t *testing.T) {
 		t.Fatalf("missing tag: %d %q", code, errOut)
 	}
 }
+
+// helperScript is a docker-credential-<name> that keeps one file per
+// server in $BERTH_HELPER_DIR, speaking the helper protocol.
+const helperScript = `#!/bin/sh
+dir="$BERTH_HELPER_DIR"
+key() { echo "$1" | tr '/:' '__'; }
+case "$1" in
+store) in=$(cat); server=$(echo "$in" | sed -n 's/.*"ServerURL":"\([^"]*\)".*/\1/p'); echo "$in" > "$dir/$(key "$server")" ;;
+get) read -r server; f="$dir/$(key "$server")"; if [ -f "$f" ]; then cat "$f"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+erase) read -r server; rm -f "$dir/$(key "$server")" ;;
+list) echo "{}" ;;
+esac
+`
+
+func TestLoginWithCredentialHelper(t *testing.T) {
+	reg := &apitest.Registry{Users: map[string]string{"alice": "secret"}}
+	host, cfgDir := startRegistryDaemon(t, reg)
+	bin, store := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-berthtest"), []byte(helperScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	t.Setenv("BERTH_HELPER_DIR", store)
+	os.MkdirAll(cfgDir, 0o700)
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"credsStore":"berthtest"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, host, strings.NewReader("secret"), "login", "-u", "alice", "--password-stdin", "127.0.0.1:5001")
+	if code != 0 || out != "Login Succeeded\n" || errOut != "" {
+		t.Fatalf("login: %d %q %q", code, out, errOut)
+	}
+	saved, err := os.ReadFile(filepath.Join(store, "127.0.0.1_5001"))
+	if err != nil || !strings.Contains(string(saved), `"Secret":"secret"`) {
+		t.Fatalf("helper holds %q (%v)", saved, err)
+	}
+	// Like docker, config.json lists the server with an empty entry.
+	if data, _ := os.ReadFile(filepath.Join(cfgDir, "config.json")); strings.Contains(string(data), "YWxpY2U6") {
+		t.Fatalf("credentials written to config.json although a helper is set:\n%s", data)
+	}
+	if _, errOut, code := run(t, host, nil, "pull", "127.0.0.1:5001/ns/app:v1"); code != 0 || reg.Pulls[0].Opts.Auth.Password != "secret" {
+		t.Fatalf("pull with helper credentials: %q %+v", errOut, reg.Pulls)
+	}
+	if out, _, _ := run(t, host, nil, "logout", "127.0.0.1:5001"); out != "Removing login credentials for 127.0.0.1:5001\n" {
+		t.Fatalf("logout: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(store, "127.0.0.1_5001")); !os.IsNotExist(err) {
+		t.Fatalf("helper still holds credentials after logout: %v", err)
+	}
+}

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"berth/archive"
 	"berth/content"
 	"berth/errdefs"
+	"berth/remote/credentials"
 	"berth/snapshot"
 
 	"github.com/opencontainers/go-digest"
@@ -327,5 +330,66 @@ func TestConcurrentPullsShareWork(t *testing.T) {
 		if n := reg.gets(b.Digest); n != len(drivers) {
 			t.Errorf("blob %s fetched %d times by %d daemons", shortID(b.Digest), n, len(drivers))
 		}
+	}
+}
+
+func TestDownloadConcurrencyLimit(t *testing.T) {
+	reg := newTestRegistry(t)
+	var layers []testLayer
+	for i := 0; i < 4; i++ {
+		layers = append(layers, testLayer{files: map[string]string{itoa(int64(i)): "x"}, random: 256 << 10, comp: archive.Gzip})
+	}
+	img := pushTestImage(t, reg.host+"/berth-test/limit:v1", layers, true, false)
+	var mu sync.Mutex
+	inFlight, peak := 0, 0
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, bool) {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") || strings.HasSuffix(r.URL.Path, img.config.String()) {
+			return w, false
+		}
+		mu.Lock()
+		inFlight++
+		peak = max(peak, inFlight)
+		mu.Unlock()
+		time.Sleep(300 * time.Millisecond) // long enough for the others to start, if allowed
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		return w, false
+	})
+	for _, limit := range []int{1, 3} {
+		s := newPullService(t, drivers[1], newRemote())
+		s.dist = newDistribution(newRemote(), limit, 5)
+		mu.Lock()
+		peak = 0
+		mu.Unlock()
+		if err := s.PullImage(context.Background(), img.ref.String(), PullOptions{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		got := peak
+		mu.Unlock()
+		if got > limit || (limit > 1 && got < 2) {
+			t.Errorf("max-concurrent-downloads %d: %d downloads at once", limit, got)
+		}
+	}
+}
+
+func TestDistributionInspect(t *testing.T) {
+	reg := newTestRegistry(t)
+	layers := []testLayer{{files: map[string]string{"a": "a"}, comp: archive.Gzip}}
+	single := pushTestImage(t, reg.host+"/berth-test/inspect:single", layers, true, false)
+	multi := pushTestImage(t, reg.host+"/berth-test/inspect:multi", layers, false, true)
+	s := newPullService(t, drivers[1], newRemote())
+	ctx := context.Background()
+	di, err := s.DistributionInspect(ctx, single.ref.String(), credentials.AuthConfig{})
+	if err != nil || di.Descriptor.Digest != single.manifest || len(di.Platforms) != 1 || di.Platforms[0].Architecture != runtime.GOARCH {
+		t.Fatalf("single: %+v %v", di, err)
+	}
+	di, err = s.DistributionInspect(ctx, multi.ref.String(), credentials.AuthConfig{})
+	if err != nil || di.Descriptor.Digest != multi.manifest || len(di.Platforms) != 2 {
+		t.Fatalf("index: %+v %v", di, err)
+	}
+	if _, err := s.DistributionInspect(ctx, reg.host+"/berth-test/inspect:nope", credentials.AuthConfig{}); !errdefs.NotFound(err) {
+		t.Fatalf("unknown tag: %v", err)
 	}
 }

@@ -86,6 +86,19 @@ func TestPushRoundTrip(t *testing.T) {
 			if sh := pulledFile(t, fresh, other, "bin/sh"); len(sh) == 0 {
 				t.Fatal("bin/sh empty after round trip")
 			}
+			// The pull remembered where the layer came from: pushing to
+			// a third repository mounts it instead of compressing it.
+			third := reg.host + "/berth-test/third-" + s.driver + "-" + d.name + ":v3"
+			if err := fresh.TagImage(ctx, other, third); err != nil {
+				t.Fatal(err)
+			}
+			rec = recorder{}
+			if err := fresh.PushImage(ctx, third, PushOptions{}, rec.add); err != nil {
+				t.Fatal(err)
+			}
+			if !rec.has(short + ": Mounted from berth-test/other-" + s.driver) {
+				t.Fatalf("push after pull:\n%s", strings.Join(rec.lines(), "\n"))
+			}
 		}
 	})
 }

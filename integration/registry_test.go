@@ -274,3 +274,30 @@ func TestRegistryDockerCLI(t *testing.T) {
 		t.Fatalf("docker pull after logout: %s", r)
 	}
 }
+
+// TestPullProgressOnTerminal runs pull on a pseudo-terminal (script(1)):
+// the stock docker CLI and berth redraw each layer's line in place.
+func TestPullProgressOnTerminal(t *testing.T) {
+	t.Parallel()
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed (package bsdutils)")
+	}
+	reg := startCNCFRegistry(t, nil)
+	d := startDaemon(t)
+	pushRandomImage(t, d, reg, "berth-it/tty", 31, 4<<20)
+	clis := [][]string{{berthBin, "-H", d.Host}}
+	if docker, err := exec.LookPath("docker"); err == nil {
+		clis = append(clis, []string{docker, "-H", d.Host})
+	}
+	for _, cli := range clis {
+		ref := reg + "/berth-it/tty:v1"
+		cmd := strings.Join(append(cli, "pull", ref), " ")
+		r := runCmd(t, nil, []string{"DOCKER_CONFIG=" + filepath.Join(d.dir, "cfg"), "COLUMNS=120"}, scriptBin, "-q", "-e", "-c", cmd, "/dev/null")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "\x1b[2K\r") || !strings.Contains(r.Stdout, ": Pull complete") ||
+			!strings.Contains(r.Stdout, "Status: Downloaded newer image for "+ref) {
+			t.Errorf("%s on a terminal: %q", filepath.Base(cli[0]), r.Stdout)
+		}
+		d.must("rmi", ref)
+	}
+}
