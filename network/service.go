@@ -76,6 +76,7 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		reserved: map[string][]*os.File{}, dns: map[string]*dns.Server{}}
 	defer func() {
 		if err != nil {
+			s.stopServing()
 			s.closeHandles()
 		}
 	}()
@@ -166,17 +167,23 @@ func (s *Service) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
+	s.stopServing()
+	if !slices.ContainsFunc(slices.Collect(maps.Values(s.sandboxes)), func(sb *sandboxRecord) bool { return sb.Mode == "bridge" }) {
+		errs = append(errs, firewall.Delete(s.nft, s.opts.TableName))
+	}
+	s.closeHandles()
+	return errors.Join(errs...)
+}
+
+// stopServing ends what the daemon process itself provides to sandboxes:
+// the DNS servers and the port reservations.
+func (s *Service) stopServing() {
 	for id := range s.dns {
 		s.stopDNS(id)
 	}
 	for id := range s.reserved {
 		s.releasePorts(id)
 	}
-	if !slices.ContainsFunc(slices.Collect(maps.Values(s.sandboxes)), func(sb *sandboxRecord) bool { return sb.Mode == "bridge" }) {
-		errs = append(errs, firewall.Delete(s.nft, s.opts.TableName))
-	}
-	s.closeHandles()
-	return errors.Join(errs...)
 }
 
 // Restore tears down the sandboxes of containers that are not in live (the
