@@ -3,11 +3,13 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -106,6 +108,12 @@ func recordingDaemon(t *testing.T) (string, func() string) {
 				if v["OnBuild"] == nil {
 					delete(v, "OnBuild")
 				}
+				// docker passes Env (`-e NAME` lookups) and Binds through
+				// maps, so their order varies from run to run.
+				sortStrings(v["Env"])
+				if hc, ok := v["HostConfig"].(map[string]any); ok {
+					sortStrings(hc["Binds"])
+				}
 				canon, _ := json.Marshal(v)
 				mu.Lock()
 				seen = append(seen, r.URL.RawQuery+" "+string(canon))
@@ -119,5 +127,11 @@ func recordingDaemon(t *testing.T) (string, func() string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return strings.Join(seen, "\n")
+	}
+}
+
+func sortStrings(v any) {
+	if list, ok := v.([]any); ok {
+		slices.SortFunc(list, func(a, b any) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
 	}
 }
