@@ -245,6 +245,10 @@ func (p *puller) config(ctx context.Context, res remote.Resolved) ([]byte, *Conf
 		v, ferr, _ := p.s.dist.configs.Do(desc.Digest.String(), func() (any, error) {
 			return p.fetchSmall(ctx, res.Ref, desc)
 		})
+		if errors.Is(ferr, context.Canceled) && ctx.Err() == nil {
+			// Shared with a pull whose client left: fetch it ourselves.
+			v, ferr = p.fetchSmall(ctx, res.Ref, desc)
+		}
 		if ferr != nil {
 			return nil, nil, fmt.Errorf("image config: %w", ferr)
 		}

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,9 @@ import (
 //     committed: layer N's snapshot is built on layer N-1's.
 //  3. Commit the snapshot under its chain ID and record the layer, only
 //     after both digests matched.
+
+// readBuffer is the read size between the stages of a layer's pipeline.
+const readBuffer = 1 << 20
 
 // ingestRef names the resumable ingest of a compressed blob.
 func ingestRef(d digest.Digest) string { return "pull-" + d.String() }
@@ -287,7 +291,9 @@ func (j *layerJob) unpackStream(ctx context.Context, src io.Reader, mounts []mou
 	if err := tw.Truncate(ctx, 0); err != nil {
 		return err
 	}
-	tee := io.TeeReader(plain, tw)
+	// Tar readers read 512-byte headers: a buffer turns them into large
+	// writes to the ingest instead of a syscall per header.
+	tee := bufio.NewReaderSize(io.TeeReader(plain, tw), readBuffer)
 	if mounts != nil {
 		if err := applyMounts(ctx, mounts, tee); err != nil {
 			return fmt.Errorf("layer %s: %w", j.spec.desc.Digest, err)
@@ -326,7 +332,7 @@ func (j *layerJob) extractStored(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r := j.progressReader(ctx, f, "Extracting", 0, st.Size())
+	r := bufio.NewReaderSize(j.progressReader(ctx, f, "Extracting", 0, st.Size()), readBuffer)
 	return j.s.extract(ctx, j.spec.parent, r)
 }
 
