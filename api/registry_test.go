@@ -53,7 +53,7 @@ func TestPullStream(t *testing.T) {
 		{name: "json platform", target: "/images/create?fromImage=r.example/app&tag=v1&platform=" + url.QueryEscape(`{"os":"linux","architecture":"arm64","variant":"v8"}`),
 			status: 200, wantName: "r.example/app:v1", wantPlat: "linux/arm64/v8"},
 		{name: "failure before output is an HTTP error", target: "/images/create?fromImage=r.example/app&tag=nope",
-			err: errdefs.Errorf(errdefs.ErrNotFound, "manifest for r.example/app:nope not found: manifest unknown: manifest unknown"),
+			err:    errdefs.Errorf(errdefs.ErrNotFound, "manifest for r.example/app:nope not found: manifest unknown: manifest unknown"),
 			status: 404, body: `{"message":"manifest for r.example/app:nope not found: manifest unknown: manifest unknown"}` + "\n", wantName: "r.example/app:nope"},
 		{name: "failure mid-stream", target: "/images/create?fromImage=r.example/app&tag=v1",
 			progress: []image.Progress{{ID: "v1", Status: "Pulling from app"}},
