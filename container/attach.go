@@ -32,14 +32,17 @@ func (s *Service) ContainerAttach(ctx context.Context, name string, streams Atta
 	if !streams.Stream {
 		return nil
 	}
+	// Read what is needed now: a start hands us the shim while holding
+	// e.mu and waits until we attached, so we must not take e.mu after.
+	e.mu.Lock()
+	stdinOnce := e.rec.Config.StdinOnce
+	rec := e.rec
+	e.mu.Unlock()
 	shim, done, err := s.shimForAttach(ctx, e)
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	stdinOnce := e.rec.Config.StdinOnce
-	s.publish(&e.rec, eventtypes.ActionAttach, nil)
-	e.mu.Unlock()
+	s.publish(&rec, eventtypes.ActionAttach, nil)
 	var stdin io.Reader
 	var detector *detachReader
 	if streams.Stdin != nil {

@@ -315,6 +315,7 @@ func (s *Service) remove(ctx context.Context, e *entry) error {
 		e.rec.State.Status = StatusDead
 		return err
 	}
+	s.teardown(ctx, &e.rec)
 	mount.UnmountAll(s.rootfs(e.rec.ID))
 	if err := s.opts.Snapshotter.Remove(ctx, e.rec.Snapshot); err != nil && !errdefs.NotFound(err) {
 		s.log.Warn("remove writable layer", "container", e.rec.ID, "err", err)

@@ -34,6 +34,19 @@ func (s *Service) Restore(ctx context.Context) {
 			mount.UnmountAll(s.rootfs(e.rec.ID))
 		}
 	}
+	if s.opts.Network != nil {
+		var live []string
+		for _, e := range s.all() {
+			e.mu.Lock()
+			if e.rec.State.IsRunning() {
+				live = append(live, e.rec.ID)
+			}
+			e.mu.Unlock()
+		}
+		if err := s.opts.Network.Restore(ctx, live); err != nil {
+			s.log.Warn("network restore", "err", err)
+		}
+	}
 	for _, e := range s.all() {
 		s.restartOnBoot(ctx, e)
 	}
@@ -80,6 +93,7 @@ func (s *Service) reconnect(ctx context.Context, e *entry) {
 
 // recordExit stores an exit learned at restore; e.mu is held.
 func (s *Service) recordExit(e *entry, st task.ExitStatus) {
+	s.teardown(context.Background(), &e.rec)
 	mount.UnmountAll(s.rootfs(e.rec.ID))
 	e.rec.State.Status, e.rec.State.Pid = StatusExited, 0
 	e.rec.State.ExitCode, e.rec.State.FinishedAt = st.Code, st.FinishedAt

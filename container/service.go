@@ -37,6 +37,7 @@ type Options struct {
 	DefaultRuntime string
 	LogOpts        map[string]string // daemon-wide log-opts (max-size, max-file)
 	Events         *events.Bus
+	Network        Networker // nil: containers get loopback only
 	Logger         *slog.Logger
 }
 

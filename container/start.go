@@ -41,7 +41,18 @@ func (s *Service) ContainerStart(ctx context.Context, name string) error {
 		e.restartCancel = nil
 	}
 	e.rec.State.ManuallyStopped = false
-	return s.start(ctx, e)
+	err = s.start(ctx, e)
+	autoRemove := e.rec.HostConfig.AutoRemove
+	if err == nil || !autoRemove {
+		return err
+	}
+	// As dockerd: a --rm container whose start failed is removed at once.
+	e.mu.Unlock()
+	if rerr := s.remove(context.WithoutCancel(ctx), e); rerr != nil {
+		s.log.Warn("auto-remove after failed start", "container", e.rec.ID, "err", rerr)
+	}
+	e.mu.Lock()
+	return err
 }
 
 func (s *Service) rootfs(id string) string { return filepath.Join(s.containerDir(id), "rootfs") }
@@ -54,6 +65,7 @@ func (s *Service) start(ctx context.Context, e *entry) (err error) {
 	rootfs := s.rootfs(rec.ID)
 	defer func() {
 		if err != nil {
+			s.teardown(ctx, rec)
 			mount.UnmountAll(rootfs)
 			if code, ok := task.ExecFailureCode(err); ok {
 				rec.State.ExitCode = code
@@ -134,7 +146,7 @@ func (s *Service) writeBundle(ctx context.Context, rec *Record) (string, error) 
 	if err := makeWorkdir(rootfs, rec.Config.WorkingDir, user); err != nil {
 		return "", err
 	}
-	files, err := s.writeEtcFiles(rec)
+	files, err := s.sandbox(ctx, rec)
 	if err != nil {
 		return "", err
 	}

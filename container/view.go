@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -173,10 +174,30 @@ func (s *Service) summary(ctx context.Context, rec *Record, size bool, now time.
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: s.networkSettings(rec).Networks},
 	}
 	sum.HostConfig.NetworkMode = string(rec.HostConfig.NetworkMode)
+	if rec.Network != nil && rec.State.IsRunning() {
+		sum.Ports = portSummaries(rec.Network.Ports)
+	}
 	if size {
 		sum.SizeRw, sum.SizeRootFs = s.sizes(ctx, rec)
 	}
 	return sum
+}
+
+// portSummaries flattens the port map for `ps`: one entry per binding, and
+// one without a public port for an exposed port that is not published.
+func portSummaries(ports network.PortMap) []container.PortSummary {
+	out := []container.PortSummary{}
+	for p, bindings := range ports {
+		if len(bindings) == 0 {
+			out = append(out, container.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+			continue
+		}
+		for _, b := range bindings {
+			pub, _ := strconv.ParseUint(b.HostPort, 10, 16)
+			out = append(out, container.PortSummary{IP: b.HostIP, PrivatePort: p.Num(), PublicPort: uint16(pub), Type: string(p.Proto())})
+		}
+	}
+	return out
 }
 
 func nonNilLabels(m map[string]string) map[string]string {

@@ -54,6 +54,8 @@ the file is an error.`,
 	f.StringVar(&flags.DefaultRuntime, "default-runtime", "", "Default OCI runtime for containers (default runc)")
 	f.StringVarP(&flags.LogLevel, "log-level", "l", "", `Log level ("debug"|"info"|"warn"|"error") (default "info")`)
 	f.BoolVarP(&flags.Debug, "debug", "D", false, "Enable debug mode")
+	f.StringVarP(&flags.Bridge, "bridge", "b", "", "Name of the default bridge network's interface (default berth0)")
+	f.StringVar(&flags.Bip, "bip", "", "IPv4 address and prefix of the default bridge (e.g. 172.17.0.1/16)")
 	f.StringVar(&configFile, "config-file", DefaultConfig, "Daemon configuration file (daemon.json)")
 	if err := cmd.ExecuteContext(context.Background()); err != nil {
 		fmt.Fprintf(stderr, "berth daemon: %v\n", err)

@@ -51,6 +51,7 @@ type Config struct {
 	LogOpts             map[string]string  `json:"log-opts,omitempty"`
 	LiveRestore         bool               `json:"live-restore,omitempty"`
 	Bip                 string             `json:"bip,omitempty"`
+	Bridge              string             `json:"bridge,omitempty"`
 	DefaultAddressPools []AddressPool      `json:"default-address-pools,omitempty"`
 	InsecureRegistries  []string           `json:"insecure-registries,omitempty"`
 	RegistryMirrors     []string           `json:"registry-mirrors,omitempty"`
@@ -102,7 +103,7 @@ func knownKeys() map[string]bool {
 var configKeys = []string{
 	"hosts", "data-root", "exec-root", "pidfile", "storage-driver", "storage-opts", "debug",
 	"log-level", "log-format", "default-runtime", "runtimes", "log-driver", "log-opts", "live-restore",
-	"bip", "default-address-pools", "insecure-registries", "registry-mirrors",
+	"bip", "bridge", "default-address-pools", "insecure-registries", "registry-mirrors",
 	"max-concurrent-downloads", "max-concurrent-uploads", "labels",
 }
 
@@ -125,6 +126,8 @@ func Merge(file Config, fileKeys map[string]any, flags Config, setFlags map[stri
 		{"log-level", "log-level", flags.LogLevel, file.LogLevel, func() { flags.LogLevel = file.LogLevel }},
 		{"default-runtime", "default-runtime", flags.DefaultRuntime, file.DefaultRuntime, func() { flags.DefaultRuntime = file.DefaultRuntime }},
 		{"debug", "debug", fmt.Sprint(flags.Debug), fmt.Sprint(file.Debug), func() { flags.Debug = file.Debug }},
+		{"bip", "bip", flags.Bip, file.Bip, func() { flags.Bip = file.Bip }},
+		{"bridge", "bridge", flags.Bridge, file.Bridge, func() { flags.Bridge = file.Bridge }},
 	}
 	for _, p := range pairs {
 		_, inFile := fileKeys[p.key]
@@ -141,7 +144,7 @@ func Merge(file Config, fileKeys map[string]any, flags Config, setFlags map[stri
 	// Settings that have no flag come from the file alone.
 	flags.StorageOpts, flags.LogFormat, flags.Runtimes = file.StorageOpts, file.LogFormat, file.Runtimes
 	flags.LogDriver, flags.LogOpts, flags.LiveRestore = file.LogDriver, file.LogOpts, file.LiveRestore
-	flags.Bip, flags.DefaultAddressPools = file.Bip, file.DefaultAddressPools
+	flags.DefaultAddressPools = file.DefaultAddressPools
 	flags.InsecureRegistries, flags.RegistryMirrors = file.InsecureRegistries, file.RegistryMirrors
 	flags.MaxDownloads, flags.MaxUploads, flags.Labels = file.MaxDownloads, file.MaxUploads, file.Labels
 	return flags, nil
@@ -166,6 +169,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DefaultRuntime == "" {
 		c.DefaultRuntime = "runc"
+	}
+	if c.Bridge == "" {
+		c.Bridge = "berth0"
 	}
 	if c.LogDriver == "" {
 		c.LogDriver = "json-file"

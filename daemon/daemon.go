@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,16 +20,21 @@ import (
 	"time"
 
 	"berth/api"
+	"berth/container"
 	"berth/content"
 	"berth/errdefs"
+	"berth/events"
 	"berth/image"
+	"berth/network"
 	"berth/remote"
 	"berth/snapshot"
 	"berth/snapshot/btrfs"
 	"berth/snapshot/overlay"
 	"berth/snapshot/vfs"
+	"berth/task"
 	"berth/version"
 
+	nettypes "github.com/moby/moby/api/types/network"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -42,6 +48,9 @@ type Daemon struct {
 	sn      snapshot.Snapshotter
 	images  *image.Service
 	remote  *remote.Client
+	ctrs    *container.Service
+	net     *network.Service
+	events  *events.Bus
 	id      string
 	started time.Time
 }
@@ -84,8 +93,78 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if err != nil {
 		return nil, err
 	}
+	d.events = events.New()
+	if d.net, err = newNetwork(ctx, cfg, d.db, log); err != nil {
+		return nil, err
+	}
+	if d.ctrs, err = newContainers(cfg, d, log); err != nil {
+		return nil, err
+	}
+	d.images.SetContainerUsage(d.ctrs)
 	d.cleanup(ctx)
+	d.ctrs.Restore(ctx)
 	return d, nil
+}
+
+// newContainers builds the container service with the runtimes this host
+// offers plus daemon.json's.
+func newContainers(cfg Config, d *Daemon, log *slog.Logger) (*container.Service, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locate the berth binary for shims: %w", err)
+	}
+	runtimes := map[string]string{}
+	for name, p := range map[string]string{"runc": task.RuncPath, "crun": task.CrunPath} {
+		if bin, err := exec.LookPath(name); err == nil {
+			runtimes[name] = bin
+		} else if _, err := os.Stat(p); err == nil {
+			runtimes[name] = p
+		}
+	}
+	for name, r := range cfg.Runtimes {
+		runtimes[name] = r.Path
+	}
+	if _, ok := runtimes[cfg.DefaultRuntime]; !ok {
+		return nil, fmt.Errorf("default runtime %q is not installed or configured (install the runc package, or set default-runtime): %w", cfg.DefaultRuntime, errdefs.ErrInvalidArgument)
+	}
+	return container.New(container.Options{
+		DB: d.db, Root: filepath.Join(cfg.DataRoot, "containers"), ExecRoot: cfg.ExecRoot,
+		Images: d.images, Snapshotter: d.sn, Driver: cfg.StorageDriver, Binary: self,
+		Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime, LogOpts: cfg.LogOpts,
+		Events: d.events, Network: d.net, Logger: log,
+	})
+}
+
+// newNetwork starts networking: the default bridge, IPAM and rules.
+func newNetwork(ctx context.Context, cfg Config, db *bolt.DB, log *slog.Logger) (*network.Service, error) {
+	pools := make([]network.Pool, len(cfg.DefaultAddressPools))
+	for i, p := range cfg.DefaultAddressPools {
+		pools[i] = network.Pool{Base: p.Base, Size: p.Size}
+	}
+	// Each daemon's rules live in their own nftables table, named after its
+	// bridge, so daemons side by side never touch each other's rules.
+	table := "berth"
+	if cfg.Bridge != "berth0" {
+		table = "berth-" + cfg.Bridge
+	}
+	return network.New(ctx, network.Options{DB: db, ExecRoot: cfg.ExecRoot, Bip: cfg.Bip, DefaultAddressPools: pools,
+		BridgeName: cfg.Bridge, TableName: table, Logger: log})
+}
+
+// networkBackend serves /networks: the network service, with connect and
+// disconnect going through the container service, which knows names and
+// whether a container runs.
+type networkBackend struct {
+	*network.Service
+	ctrs *container.Service
+}
+
+func (b networkBackend) NetworkConnect(ctx context.Context, ref, name string, cfg *nettypes.EndpointSettings) error {
+	return b.ctrs.NetworkConnect(ctx, ref, name, cfg)
+}
+
+func (b networkBackend) NetworkDisconnect(ctx context.Context, ref, name string, force bool) error {
+	return b.ctrs.NetworkDisconnect(ctx, ref, name, force)
 }
 
 // newSnapshotter is the one place that picks a storage driver.
@@ -160,6 +239,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	handler := api.New(api.Options{
 		Images: d.images, System: d, Version: versionInfo(ctx, d.cfg), Logger: d.log,
 		Distribution: d.images, Auth: d.remote, ImageArchive: d.images,
+		Containers: d.ctrs, Events: d.events, Networks: networkBackend{d.net, d.ctrs},
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	var listeners []net.Listener
@@ -204,6 +284,10 @@ func (d *Daemon) Serve(ctx context.Context) error {
 // Close releases the daemon's state; the lock goes last.
 func (d *Daemon) Close() error {
 	var errs []error
+	if d.net != nil {
+		// Keeps running containers' networking (live restore).
+		errs = append(errs, d.net.Close())
+	}
 	if d.sn != nil {
 		errs = append(errs, d.sn.Close())
 	}

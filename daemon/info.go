@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"berth/api"
+	"berth/container"
 	"berth/image"
 	"berth/snapshot"
 	"berth/version"
 
+	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 )
@@ -89,6 +91,21 @@ func (d *Daemon) Info(ctx context.Context) (system.Info, error) {
 		Warnings:           []string{},
 	}
 	info.Swarm.LocalNodeState = "inactive"
+	ctrs, err := d.ctrs.ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		return system.Info{}, err
+	}
+	for _, c := range ctrs {
+		info.Containers++
+		switch c.State {
+		case "running", "restarting":
+			info.ContainersRunning++
+		case "paused":
+			info.ContainersPaused++
+		default:
+			info.ContainersStopped++
+		}
+	}
 	return info, nil
 }
 
@@ -172,5 +189,28 @@ func (d *Daemon) DiskUsage(ctx context.Context) (system.DiskUsage, error) {
 	if err != nil {
 		return system.DiskUsage{}, err
 	}
-	return system.DiskUsage{ImageUsage: iu}, nil
+	cu, err := d.containerUsage(ctx)
+	if err != nil {
+		return system.DiskUsage{}, err
+	}
+	return system.DiskUsage{ImageUsage: iu, ContainerUsage: cu}, nil
+}
+
+// containerUsage is the containers' share of `system df`: their writable
+// layers.
+func (d *Daemon) containerUsage(ctx context.Context) (*containertypes.DiskUsage, error) {
+	list, err := d.ctrs.ContainerList(ctx, container.ListOptions{All: true, Size: true})
+	if err != nil {
+		return nil, err
+	}
+	du := &containertypes.DiskUsage{Items: list, TotalCount: int64(len(list))}
+	for _, c := range list {
+		du.TotalSize += c.SizeRw
+		if c.State == "running" || c.State == "paused" || c.State == "restarting" {
+			du.ActiveCount++
+		} else {
+			du.Reclaimable += c.SizeRw
+		}
+	}
+	return du, nil
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -52,6 +53,8 @@ type daemon struct {
 	ExecRoot string
 	Sock     string
 	Host     string
+	bridge   string
+	bip      string
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
 	done     chan error
@@ -81,9 +84,18 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 	return d
 }
 
+// daemonSeq numbers the daemons of this test run, so each gets its own
+// bridge and subnet and parallel daemons never share network state.
+var daemonSeq atomic.Int32
+
 func (d *daemon) args(extra ...string) []string {
+	if d.bridge == "" {
+		n := daemonSeq.Add(1)
+		d.bridge = fmt.Sprintf("bt%d-%d", os.Getpid()%10000, n)
+		d.bip = fmt.Sprintf("172.30.%d.1/24", n%250)
+	}
 	return append([]string{"daemon", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host,
-		"--config-file", filepath.Join(d.dir, "daemon.json")}, extra...)
+		"--config-file", filepath.Join(d.dir, "daemon.json"), "--bridge", d.bridge, "--bip", d.bip}, extra...)
 }
 
 func (d *daemon) start(extra ...string) {
