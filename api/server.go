@@ -62,6 +62,9 @@ type Options struct {
 	// load (/images/load) (image_archive.go).
 	ImageArchive ImageArchiveBackend
 
+	// Commit serves POST /commit (commit.go).
+	Commit CommitBackend
+
 	// Networks serves /networks (network.go).
 	Networks NetworkBackend
 }
@@ -132,6 +135,9 @@ func New(opts Options) http.Handler {
 	}
 	if opts.Networks != nil {
 		s.addNetworkRoutes()
+	}
+	if opts.Commit != nil {
+		s.addCommitRoutes()
 	}
 	return s
 }

@@ -33,6 +33,7 @@ func commandGroups() []func(*env) []*cobra.Command {
 		systemCommands,
 		networkCommands,
 		containerCommands,
+		commitCommands,
 	}
 }
 

@@ -239,7 +239,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	handler := api.New(api.Options{
 		Images: d.images, System: d, Version: versionInfo(ctx, d.cfg), Logger: d.log,
 		Distribution: d.images, Auth: d.remote, ImageArchive: d.images,
-		Containers: d.ctrs, Events: d.events, Networks: networkBackend{d.net, d.ctrs},
+		Containers: d.ctrs, Events: d.events, Networks: networkBackend{d.net, d.ctrs}, Commit: d.ctrs,
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	var listeners []net.Listener

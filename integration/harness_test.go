@@ -78,6 +78,7 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 			t.Logf("daemon log:\n%s", d.log.String())
 		}
 		unmountUnder(dir)
+		d.removeNetwork()
 		os.RemoveAll(dir)
 	})
 	d.start(extra...)
@@ -90,9 +91,12 @@ var daemonSeq atomic.Int32
 
 func (d *daemon) args(extra ...string) []string {
 	if d.bridge == "" {
-		n := daemonSeq.Add(1)
+		n := int(daemonSeq.Add(1))
 		d.bridge = fmt.Sprintf("bt%d-%d", os.Getpid()%10000, n)
-		d.bip = fmt.Sprintf("172.30.%d.1/24", n%250)
+		// A /24 in 172.18.0.0–172.31.255.0 picked by process and sequence,
+		// so test processes running at once do not share subnets.
+		k := (os.Getpid()*37 + n) % (14 * 256)
+		d.bip = fmt.Sprintf("172.%d.%d.1/24", 18+k/256, k%256)
 	}
 	return append([]string{"daemon", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host,
 		"--config-file", filepath.Join(d.dir, "daemon.json"), "--bridge", d.bridge, "--bip", d.bip}, extra...)
@@ -144,6 +148,17 @@ func (d *daemon) removeContainers() {
 	if len(ids) > 0 {
 		d.berth(append([]string{"rm", "-f"}, ids...)...)
 	}
+}
+
+// removeNetwork deletes the daemon's bridge and nftables table, which a
+// daemon keeps across restarts by design (as dockerd keeps docker0).
+func (d *daemon) removeNetwork() {
+	if d.bridge == "" {
+		return
+	}
+	exec.Command("ip", "link", "del", d.bridge).Run()
+	exec.Command("nft", "delete", "table", "inet", "berth-"+d.bridge).Run()
+	exec.Command("nft", "delete", "table", "ip", "berth-"+d.bridge).Run()
 }
 
 // unmountUnder lazily unmounts whatever a failed test left mounted below
