@@ -11,8 +11,10 @@ TEST_TIMEOUT ?= 25m
 
 all: build
 
+# Static (no cgo): the binary is also --init's /sbin/docker-init inside
+# containers, which have no libc of the host's.
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
 	$(GO) build -o bin/mkbusybox ./testutil/mkbusybox
 
 deps:

@@ -9,6 +9,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"berth/cli"
 	"berth/daemon"
@@ -17,6 +18,10 @@ import (
 )
 
 func main() {
+	// Bind-mounted into --init containers as /sbin/docker-init.
+	if filepath.Base(os.Args[0]) == "docker-init" {
+		os.Exit(task.InitMain(os.Args[1:]))
+	}
 	args := os.Args[1:]
 	if len(args) > 0 {
 		switch args[0] {

@@ -94,7 +94,7 @@ func (s *Service) newRecord(ctx context.Context, opts CreateOptions) (*Record, e
 	}
 	// A dry run of the spec catches what Docker refuses at create (caps,
 	// ulimits, memory, devices) before anything is stored.
-	dry := spec.Input{ID: id, Config: merged, HostConfig: hc, Image: img.Config, Rootfs: "/"}
+	dry := spec.Input{ID: id, Config: merged, HostConfig: hc, Image: img.Config, Rootfs: "/", InitBinary: s.opts.Binary}
 	s.host.fill(&dry)
 	if _, err := spec.Generate(dry); err != nil {
 		return nil, err

@@ -153,7 +153,7 @@ func (s *Service) writeBundle(ctx context.Context, rec *Record) (string, error) 
 	in := spec.Input{
 		ID: rec.ID, Config: rec.Config, HostConfig: rec.HostConfig, Rootfs: rootfs, User: user,
 		Hostname: rec.Config.Hostname, HostsPath: files.hosts, HostnamePath: files.hostname,
-		ResolvConfPath: files.resolv, NetNSPath: files.netns,
+		ResolvConfPath: files.resolv, NetNSPath: files.netns, InitBinary: s.opts.Binary,
 	}
 	if img, err := s.opts.Images.Config(ctx, digestOf(rec.Image)); err == nil {
 		in.Image = img.Config

@@ -218,3 +218,26 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func TestInit(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	// With --init the command is not PID 1: docker-init is.
+	if got := d.must("run", "--rm", "--init", "busybox", "sh", "-c", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '"); !regexp.MustCompile(`^\d+\n/sbin/docker-init -- sh`).MatchString(got) {
+		t.Fatalf("--init: %q", got)
+	}
+	if r := d.berth("run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"); r.Code != 7 {
+		t.Fatalf("exit code through init: %s", r)
+	}
+	// sleep ignores SIGTERM as PID 1, but not behind init: stop is quick.
+	d.must("run", "-d", "--init", "--name", "sleeper", "busybox", "sleep", "1000")
+	start := time.Now()
+	d.must("stop", "sleeper")
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("stop took %v: SIGTERM did not reach the command", el)
+	}
+	if got := d.must("inspect", "-f", "{{.State.ExitCode}}", "sleeper"); got != "143\n" {
+		t.Fatalf("exit code after SIGTERM: %q", got)
+	}
+}

@@ -37,6 +37,7 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	berthBin = filepath.Join(dir, "berth")
 	build := exec.Command("go", "build", "-o", berthBin, "berth")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as `make build`: it is also --init's binary
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build berth:", err)
