@@ -121,7 +121,6 @@ func TestContainerRoutes(t *testing.T) {
 		{"POST", "/containers/web2/stop?t=x", ``, 400, "invalid value for t"},
 		{"POST", "/containers/web2/stop?t=1", ``, 204, ""},
 		{"POST", "/containers/web2/stop", ``, 304, ""},
-		{"POST", "/containers/web2/attach?stream=1&stdout=1", ``, 409, "You cannot attach to a stopped container, start it first"},
 		{"POST", "/containers/web2/kill", ``, 409, "Cannot kill container: web2: Container " + id + " is not running"},
 		{"GET", "/containers/web2/logs", ``, 400, "Bad parameters: you must choose at least one stream"},
 		{"HEAD", "/containers/web2/archive", ``, 400, ""},
