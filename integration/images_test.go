@@ -96,7 +96,7 @@ func TestImageBadInput(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
-	before := d.must("images", "-a", "--no-trunc")
+	before := d.must("images", "-a", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}}")
 	cases := []struct {
 		args  []string
 		stdin []byte
@@ -119,7 +119,7 @@ func TestImageBadInput(t *testing.T) {
 			t.Errorf("berth %v: want exit 1 and %q, got %s", tc.args, tc.want, r)
 		}
 	}
-	if after := d.must("images", "-a", "--no-trunc"); after != before {
+	if after := d.must("images", "-a", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}}"); after != before {
 		t.Fatalf("bad input changed the store:\nbefore %s\nafter %s", before, after)
 	}
 	// Nothing left in the content store's ingest area either.
