@@ -38,7 +38,7 @@ func (s *Service) ContainerAttach(ctx context.Context, name string, streams Atta
 	stdinOnce := e.rec.Config.StdinOnce
 	rec := e.rec
 	e.mu.Unlock()
-	shim, done, err := s.shimForAttach(ctx, e)
+	shim, done, err := s.shimForAttach(ctx, e, streams.Attached)
 	if err != nil {
 		return err
 	}
@@ -52,6 +52,8 @@ func (s *Service) ContainerAttach(ctx context.Context, name string, streams Atta
 	att, err := shim.Attach(ctx, task.AttachOptions{Stdin: stdin, Stdout: streams.Stdout, Stderr: streams.Stderr, CloseStdin: stdinOnce})
 	if done != nil {
 		close(done)
+	} else if err == nil && streams.Attached != nil {
+		streams.Attached() // attached to a running container
 	}
 	if err != nil {
 		return err
@@ -82,8 +84,9 @@ func ignoreClosed(err error) error {
 }
 
 // shimForAttach returns the running shim, or waits for the next start of
-// a created container; done (when not nil) must be closed once attached.
-func (s *Service) shimForAttach(ctx context.Context, e *entry) (*task.Shim, chan struct{}, error) {
+// a created container (calling queued once it is registered); done (when
+// not nil) must be closed once attached.
+func (s *Service) shimForAttach(ctx context.Context, e *entry, queued func()) (*task.Shim, chan struct{}, error) {
 	e.mu.Lock()
 	switch {
 	case e.rec.State.IsRunning() && e.shim != nil:
@@ -97,6 +100,9 @@ func (s *Service) shimForAttach(ctx context.Context, e *entry) (*task.Shim, chan
 	ch := make(chan pendingStart, 1)
 	e.pending = append(e.pending, ch)
 	e.mu.Unlock()
+	if queued != nil {
+		queued() // the next start hands us the shim before the process runs
+	}
 	select {
 	case p := <-ch:
 		return p.shim, p.done, nil
