@@ -37,8 +37,17 @@ func containerFlows(t *testing.T, d *daemon) {
 	if got := d.must("run", "--rm", "flows:imported", "cat", "/file"); got != "data\n" {
 		t.Fatalf("run the imported export: %q", got)
 	}
+	// save | rmi | load brings the commit back intact.
+	saved := filepath.Join(t.TempDir(), "flows.tar")
+	d.must("save", "-o", saved, "flows:v1")
 	d.must("rm", "c1")
 	d.must("rmi", "flows:v1", "flows:imported")
+	if out := d.must("load", "-q", "-i", saved); !strings.Contains(out, "Loaded image: flows:v1") {
+		t.Fatalf("load: %q", out)
+	}
+	if got := d.must("run", "--rm", "flows:v1", "cat", "/file"); got != "data\n" {
+		t.Fatalf("run the loaded image: %q", got)
+	}
 }
 
 func TestContainerFlowsVFS(t *testing.T) {
