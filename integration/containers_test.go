@@ -241,3 +241,29 @@ func TestInit(t *testing.T) {
 		t.Fatalf("exit code after SIGTERM: %q", got)
 	}
 }
+
+// TestRestartPolicyAcrossDaemonRestart: a container with --restart always
+// that dies while the daemon is down is started again when it comes back;
+// one the user stopped is not.
+func TestRestartPolicyAcrossDaemonRestart(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	d.must("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "1000")
+	d.must("run", "-d", "--name", "stopped", "--restart", "unless-stopped", "busybox", "sleep", "1000")
+	d.must("stop", "-t", "0", "stopped")
+	pid, _ := strconv.Atoi(strings.TrimSpace(d.must("inspect", "-f", "{{.State.Pid}}", "always")))
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(pid, syscall.SIGKILL) // dies while the daemon is down
+	time.Sleep(300 * time.Millisecond)
+	d.start()
+	waitFor(t, func() bool {
+		out := d.must("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "always")
+		return strings.HasPrefix(out, "running ") && out != "running "+strconv.Itoa(pid)+"\n"
+	})
+	if got := d.must("inspect", "-f", "{{.State.Status}}", "stopped"); got != "exited\n" {
+		t.Fatalf("a stopped unless-stopped container came back: %q", got)
+	}
+}
