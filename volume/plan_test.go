@@ -79,7 +79,9 @@ func TestPlan(t *testing.T) {
 
 func TestCheckNesting(t *testing.T) {
 	t.Parallel()
-	bind := func(src, dst string) MountPoint { return MountPoint{Type: mount.TypeBind, Source: src, Destination: dst} }
+	bind := func(src, dst string) MountPoint {
+		return MountPoint{Type: mount.TypeBind, Source: src, Destination: dst}
+	}
 	tests := []struct {
 		name string
 		mps  []MountPoint
