@@ -76,9 +76,12 @@ func (s *Service) newRecord(ctx context.Context, opts CreateOptions) (*Record, e
 	if err := s.validateHostConfig(hc); err != nil {
 		return nil, err
 	}
+	if err := s.checkNetworking(ctx, opts, hc); err != nil {
+		return nil, err
+	}
 	id := newID()
 	if merged.Hostname == "" {
-		merged.Hostname = id[:12]
+		merged.Hostname = defaultHostname(id, hc)
 	}
 	parent, err := s.opts.Images.TopLayer(ctx, imgID)
 	if err != nil {
@@ -96,6 +99,7 @@ func (s *Service) newRecord(ctx context.Context, opts CreateOptions) (*Record, e
 	// ulimits, memory, devices) before anything is stored.
 	dry := spec.Input{ID: id, Config: merged, HostConfig: hc, Image: img.Config, Rootfs: "/", InitBinary: s.opts.Binary}
 	s.host.fill(&dry)
+	joinNetworkDryRun(&dry)
 	if _, err := spec.Generate(dry); err != nil {
 		return nil, err
 	}

@@ -2,11 +2,14 @@ package container
 
 import (
 	"context"
+	"os"
 	"strings"
 
+	"berth/container/spec"
 	"berth/errdefs"
 	"berth/network"
 
+	"github.com/moby/moby/api/types/container"
 	nettypes "github.com/moby/moby/api/types/network"
 )
 
@@ -20,6 +23,16 @@ type Networker interface {
 	Connect(ctx context.Context, containerID, ref string, cfg *nettypes.EndpointSettings) error
 	Disconnect(ctx context.Context, containerID, ref string, force bool) error
 	Restore(ctx context.Context, live []string) error
+	CheckConfig(ctx context.Context, cfg *container.Config, hc *container.HostConfig, nc *nettypes.NetworkingConfig) error
+}
+
+// checkNetworking refuses at create what could never start (see
+// network.Service.CheckConfig).
+func (s *Service) checkNetworking(ctx context.Context, opts CreateOptions, hc *container.HostConfig) error {
+	if s.opts.Network == nil {
+		return nil
+	}
+	return s.opts.Network.CheckConfig(ctx, opts.Config, hc, opts.NetworkingConfig)
 }
 
 // sandbox sets up the container's networking for a start and returns the
@@ -50,11 +63,14 @@ func (s *Service) sandbox(ctx context.Context, rec *Record) (etcFiles, error) {
 		}
 	}
 	if other, ok := strings.CutPrefix(req.NetworkMode, "container:"); ok {
-		id, err := s.runningID(other)
+		id, cfg, err := s.runningNet(other)
 		if err != nil {
 			return etcFiles{}, err
 		}
 		req.JoinContainerID = id
+		// As Docker: a container in another's namespace has its name too
+		// (and its /etc files, which the network service hands back).
+		rec.Config.Hostname, rec.Config.Domainname = cfg.Hostname, cfg.Domainname
 	}
 	sb, err := s.opts.Network.Setup(ctx, req)
 	if err != nil {
@@ -64,19 +80,41 @@ func (s *Service) sandbox(ctx context.Context, rec *Record) (etcFiles, error) {
 	return etcFiles{hosts: sb.HostsPath, hostname: sb.HostnamePath, resolv: sb.ResolvConfPath, netns: sb.NetnsPath}, nil
 }
 
-// runningID resolves the container of --network container:<name>, which
-// must be running.
-func (s *Service) runningID(name string) (string, error) {
+// runningNet resolves the container of --network container:<name>, which
+// must be running, to its id and host names.
+func (s *Service) runningNet(name string) (string, hostNames, error) {
 	e, err := s.lookup(name)
 	if err != nil {
-		return "", err
+		return "", hostNames{}, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.rec.State.IsRunning() {
-		return "", errdefs.Errorf(errdefs.ErrConflict, "cannot join network of a non running container: %s", e.rec.ID)
+		return "", hostNames{}, errdefs.Errorf(errdefs.ErrConflict, "cannot join network of a non running container: %s", e.rec.ID)
 	}
-	return e.rec.ID, nil
+	return e.rec.ID, hostNames{Hostname: e.rec.Config.Hostname, Domainname: e.rec.Config.Domainname}, nil
+}
+
+type hostNames struct{ Hostname, Domainname string }
+
+// defaultHostname is Config.Hostname when the user gave none: the host's
+// name with --network host (as Docker sets it at create), else the short
+// id. A container joining another's namespace takes that one's at start.
+func defaultHostname(id string, hc *container.HostConfig) string {
+	if hc.NetworkMode.IsHost() {
+		if hn, err := os.Hostname(); err == nil {
+			return hn
+		}
+	}
+	return id[:12]
+}
+
+// joinNetworkDryRun gives create's dry run of the spec a namespace to join
+// for --network container:<x>: the real one is only known at start.
+func joinNetworkDryRun(in *spec.Input) {
+	if in.HostConfig.NetworkMode.IsContainer() && in.NetNSPath == "" {
+		in.NetNSPath = "/proc/self/ns/net"
+	}
 }
 
 // teardown releases the container's networking; idempotent.
@@ -96,6 +134,11 @@ func (s *Service) NetworkConnect(ctx context.Context, ref, name string, cfg *net
 	return s.changeNetworks(ctx, name, func(e *entry) error {
 		if e.rec.State.IsRunning() {
 			return s.opts.Network.Connect(ctx, e.rec.ID, ref, cfg)
+		}
+		// Checked now, as Docker does, rather than at the next start.
+		one := &nettypes.NetworkingConfig{EndpointsConfig: map[string]*nettypes.EndpointSettings{ref: cfg}}
+		if err := s.opts.Network.CheckConfig(ctx, &container.Config{}, e.rec.HostConfig, one); err != nil {
+			return err
 		}
 		if e.rec.Networking == nil {
 			e.rec.Networking = &nettypes.NetworkingConfig{}

@@ -225,6 +225,9 @@ func TestInternalNetwork(t *testing.T) {
 	if !unreachable(a.NetnsPath, "10.66.0.2:80") {
 		t.Fatal("a container on an internal network reached the outside")
 	}
+	if rc := readFile(t, a.ResolvConfPath); strings.Contains(rc, "forwards") || !strings.Contains(rc, "nameserver 127.0.0.11\n") {
+		t.Fatalf("resolv.conf of an internal-only container:\n%s", rc)
+	}
 	if strings.Contains(e.ruleset(), `ip saddr 10.80.0.0/24 oifname != "br-sealed" masquerade`) {
 		t.Fatal("internal network is masqueraded")
 	}

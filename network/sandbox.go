@@ -235,18 +235,16 @@ func (s *Service) planBridge(sb *sandboxRecord, req SandboxRequest, primary *net
 }
 
 // checkNoOtherNetworks rejects extra networks beside host or none, which
-// would have no namespace of their own to live in.
+// would have no namespace of their own to live in. Published ports are
+// ignored in these modes, as Docker ignores them.
 func (s *Service) checkNoOtherNetworks(req SandboxRequest, primary *networkRecord) error {
-	if len(req.PortBindings) > 0 && primary.Driver == "null" {
-		return errdefs.Errorf(errdefs.ErrInvalidArgument, "conflicting options: port publishing and the container type network mode")
-	}
 	for key := range req.Endpoints {
 		n, err := s.lookup(key)
 		if err != nil {
 			return err
 		}
 		if n.ID != primary.ID {
-			return errdefs.Errorf(errdefs.ErrInvalidArgument, "container sharing network namespace with another container or host cannot be connected to any other network")
+			return errdefs.Errorf(errdefs.ErrInvalidArgument, errSharedNetwork)
 		}
 	}
 	return nil
@@ -258,7 +256,7 @@ func (s *Service) planJoin(sb *sandboxRecord, req SandboxRequest) (*sandboxRecor
 		return nil, errdefs.Errorf(errdefs.ErrConflict, "cannot join network namespace of a non running container: %s", req.JoinContainerID)
 	}
 	if len(req.PortBindings) > 0 || req.PublishAll {
-		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "conflicting options: port publishing and the container type network mode")
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, errModePublish)
 	}
 	sb.Mode, sb.JoinContainerID, sb.NetnsPath = "container", other.ContainerID, other.NetnsPath
 	sb.HostsPath, sb.HostnamePath, sb.ResolvConfPath = other.HostsPath, other.HostnamePath, other.ResolvConfPath

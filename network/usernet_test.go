@@ -179,10 +179,6 @@ func TestEndpointErrors(t *testing.T) {
 		{"alias on default bridge", onNet("bridge", "x"), "network-scoped alias is supported only for containers in user defined networks", errdefs.ErrInvalidArgument},
 		{"unknown network", onNet("nope"), "network nope not found", errdefs.ErrNotFound},
 		{"bad add-host", func(r *SandboxRequest) { r.ExtraHosts = []string{"h:not-an-ip"} }, `invalid IP address in add-host: "not-an-ip"`, errdefs.ErrInvalidArgument},
-		{"ports with none", func(r *SandboxRequest) {
-			r.NetworkMode = "none"
-			publish(map[string][]network.PortBinding{"80/tcp": {{}}})(r)
-		}, "conflicting options: port publishing and the container type network mode", errdefs.ErrInvalidArgument},
 	}
 	before := e.links()
 	for _, tt := range tests {
@@ -200,9 +196,18 @@ func TestEndpointErrors(t *testing.T) {
 	if err := e.svc.Connect(context.Background(), ctrID("ghost"), "fixed", nil); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("connect of a container without sandbox: %v", err)
 	}
-	h := e.container("h", func(r *SandboxRequest) { r.NetworkMode = "host" })
-	_ = h
-	if err := e.svc.Connect(context.Background(), ctrID("h"), "fixed", nil); err == nil || !strings.Contains(err.Error(), "host network") {
+	// Ports are ignored with none and host networking, as Docker does.
+	rules := e.ruleset()
+	for _, mode := range []string{"none", "host"} {
+		sb := e.container(mode, func(r *SandboxRequest) {
+			r.NetworkMode = mode
+			publish(map[string][]network.PortBinding{"80/tcp": {{HostPort: "8080"}}})(r)
+		})
+		if len(sb.Settings.Ports[network.MustParsePort("80/tcp")]) != 0 || e.ruleset() != rules {
+			t.Errorf("ports published with --network %s: %v", mode, sb.Settings.Ports)
+		}
+	}
+	if err := e.svc.Connect(context.Background(), ctrID("host"), "fixed", nil); err == nil || !strings.Contains(err.Error(), "host network") {
 		t.Errorf("connect of a host-network container: %v", err)
 	}
 	// --add-host host-gateway is the default bridge's gateway.
