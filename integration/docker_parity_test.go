@@ -9,7 +9,7 @@ import (
 	"berth/testutil"
 )
 
-var agoRE = regexp.MustCompile(`(Less than a second|About a minute|\d+ seconds|About an hour|\d+ minutes) ago`)
+var agoRE = regexp.MustCompile(`(Less than a second|About a minute|\d+ seconds?|About an hour|\d+ minutes?|\d+ hours?) ago`)
 
 // normalise removes what legitimately differs between two runs of one
 // command: relative times, and the program's own name.
