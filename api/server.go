@@ -67,6 +67,9 @@ type Options struct {
 
 	// Networks serves /networks (network.go).
 	Networks NetworkBackend
+
+	// Volumes serves /volumes (volume.go).
+	Volumes VolumeBackend
 }
 
 // request is what a handler needs to know about the call besides the
@@ -135,6 +138,9 @@ func New(opts Options) http.Handler {
 	}
 	if opts.Networks != nil {
 		s.addNetworkRoutes()
+	}
+	if opts.Volumes != nil {
+		s.addVolumeRoutes()
 	}
 	if opts.Commit != nil {
 		s.addCommitRoutes()

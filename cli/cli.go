@@ -34,6 +34,7 @@ func commandGroups() []func(*env) []*cobra.Command {
 		networkCommands,
 		containerCommands,
 		commitCommands,
+		volumeCommands,
 	}
 }
 

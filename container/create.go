@@ -26,8 +26,13 @@ func (s *Service) ContainerCreate(ctx context.Context, opts CreateOptions) (cont
 		return container.CreateResponse{}, err
 	}
 	undo := func() {
+		s.detachMounts(ctx, &e.rec, true)
 		s.release(e)
 		os.RemoveAll(s.containerDir(e.rec.ID))
+	}
+	if err := s.attachMounts(ctx, e); err != nil {
+		undo()
+		return container.CreateResponse{}, err
 	}
 	if err := os.MkdirAll(s.containerDir(e.rec.ID), 0o710); err != nil {
 		undo()

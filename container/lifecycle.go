@@ -295,7 +295,11 @@ func (s *Service) ContainerRemove(ctx context.Context, name string, opts RemoveO
 			return err
 		}
 	}
-	return s.remove(ctx, e)
+	if err := s.remove(ctx, e); err != nil || !opts.RemoveVolumes {
+		return err
+	}
+	s.detachMounts(ctx, &e.rec, true)
+	return nil
 }
 
 func (s *Service) remove(ctx context.Context, e *entry) error {
@@ -317,6 +321,8 @@ func (s *Service) remove(ctx context.Context, e *entry) error {
 	}
 	s.teardown(ctx, &e.rec)
 	mount.UnmountAll(s.rootfs(e.rec.ID))
+	// --rm takes the anonymous volumes along, however the removal came.
+	s.detachMounts(ctx, &e.rec, e.rec.HostConfig.AutoRemove)
 	if err := s.opts.Snapshotter.Remove(ctx, e.rec.Snapshot); err != nil && !errdefs.NotFound(err) {
 		s.log.Warn("remove writable layer", "container", e.rec.ID, "err", err)
 	}

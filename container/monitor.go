@@ -43,6 +43,7 @@ func (s *Service) handleExit(e *entry, shim *task.Shim, st task.ExitStatus) {
 	os.RemoveAll(shim.StateDir())
 	e.shim = nil
 	s.teardown(ctx, rec)
+	s.deactivateMounts(ctx, rec)
 	mount.UnmountAll(s.rootfs(rec.ID))
 	ranFor := st.FinishedAt.Sub(rec.State.StartedAt)
 	rec.State.Pid, rec.State.ExitCode, rec.State.FinishedAt = 0, st.Code, st.FinishedAt

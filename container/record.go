@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"berth/volume"
+
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	bolt "go.etcd.io/bbolt"
@@ -39,6 +41,9 @@ type Record struct {
 	State    State  `json:"state"`
 	// Network is what the network service reported at the last start.
 	Network *container.NetworkSettings `json:"network,omitempty"`
+	// Mounts are the resolved -v, --mount, --volumes-from and image
+	// VOLUME mounts, fixed at create (see mounts.go).
+	Mounts []volume.MountPoint `json:"mounts,omitempty"`
 }
 
 func putRecord(tx *bolt.Tx, r *Record) error {

@@ -16,6 +16,7 @@ import (
 // daemon stopped (live restore), records the exits that happened while it
 // was down, finishes interrupted removals and applies restart policies.
 func (s *Service) Restore(ctx context.Context) {
+	s.referenceVolumes(ctx)
 	for _, e := range s.all() {
 		e.mu.Lock()
 		status := e.rec.State.Status
@@ -94,6 +95,7 @@ func (s *Service) reconnect(ctx context.Context, e *entry) {
 // recordExit stores an exit learned at restore; e.mu is held.
 func (s *Service) recordExit(e *entry, st task.ExitStatus) {
 	s.teardown(context.Background(), &e.rec)
+	s.deactivateMounts(context.Background(), &e.rec)
 	mount.UnmountAll(s.rootfs(e.rec.ID))
 	e.rec.State.Status, e.rec.State.Pid = StatusExited, 0
 	e.rec.State.ExitCode, e.rec.State.FinishedAt = st.Code, st.FinishedAt

@@ -38,7 +38,10 @@ type Options struct {
 	LogOpts        map[string]string // daemon-wide log-opts (max-size, max-file)
 	Events         *events.Bus
 	Network        Networker // nil: containers get loopback only
-	Logger         *slog.Logger
+	// Volumes makes and mounts volumes; nil refuses requests for volumes
+	// (binds and tmpfs mounts still work).
+	Volumes VolumeStore
+	Logger  *slog.Logger
 }
 
 // Service owns the containers. Each container has its own lock; the

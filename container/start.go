@@ -66,6 +66,7 @@ func (s *Service) start(ctx context.Context, e *entry) (err error) {
 	defer func() {
 		if err != nil {
 			s.teardown(ctx, rec)
+			s.deactivateMounts(ctx, rec)
 			mount.UnmountAll(rootfs)
 			if code, ok := task.ExecFailureCode(err); ok {
 				rec.State.ExitCode = code
@@ -164,10 +165,14 @@ func (s *Service) writeBundle(ctx context.Context, rec *Record) (string, error) 
 		return "", err
 	}
 	in.Devices = devs
+	if in.Mounts, err = s.runtimeMounts(ctx, rec); err != nil {
+		return "", err
+	}
 	sp, err := spec.Generate(in)
 	if err != nil {
 		return "", err
 	}
+	applyMountPropagation(sp, rec)
 	if err := task.CheckRlimits(sp.Process.Rlimits); err != nil {
 		return "", err
 	}

@@ -55,7 +55,7 @@ func (s *Service) ContainerInspect(ctx context.Context, name string, size bool) 
 		HostnamePath:   filepath.Join(s.containerDir(rec.ID), "hostname"),
 		HostsPath:      filepath.Join(s.containerDir(rec.ID), "hosts"),
 		LogPath:        s.logPath(rec.ID), ExecIDs: execs, HostConfig: rec.HostConfig, Config: rec.Config,
-		Mounts: []container.MountPoint{}, NetworkSettings: s.networkSettings(&rec),
+		Mounts: wireMounts(rec.Mounts), NetworkSettings: s.networkSettings(&rec),
 		GraphDriver: &storage.DriverData{Name: rec.Driver, Data: s.graphData(ctx, &rec)},
 	}
 	if len(full) > 0 {
@@ -170,7 +170,7 @@ func (s *Service) summary(ctx context.Context, rec *Record, size bool, now time.
 		ID: rec.ID, Names: []string{rec.Name}, Image: rec.Config.Image, ImageID: rec.Image,
 		Command: strings.Join(command(rec.Config), " "), Created: rec.Created.Unix(), Ports: []container.PortSummary{},
 		Labels: nonNilLabels(rec.Config.Labels), State: container.ContainerState(rec.State.Status),
-		Status: statusString(&rec.State, now), Mounts: []container.MountPoint{},
+		Status: statusString(&rec.State, now), Mounts: wireMounts(rec.Mounts),
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: s.networkSettings(rec).Networks},
 	}
 	sum.HostConfig.NetworkMode = string(rec.HostConfig.NetworkMode)

@@ -33,6 +33,7 @@ import (
 	"berth/snapshot/vfs"
 	"berth/task"
 	"berth/version"
+	"berth/volume"
 
 	nettypes "github.com/moby/moby/api/types/network"
 	bolt "go.etcd.io/bbolt"
@@ -50,6 +51,7 @@ type Daemon struct {
 	remote  *remote.Client
 	ctrs    *container.Service
 	net     *network.Service
+	vols    *volume.Service
 	events  *events.Bus
 	id      string
 	started time.Time
@@ -97,6 +99,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if d.net, err = newNetwork(ctx, cfg, d.db, log); err != nil {
 		return nil, err
 	}
+	if d.vols, err = volume.New(ctx, volume.Options{DB: d.db, Root: filepath.Join(cfg.DataRoot, "volumes"), Logger: log}); err != nil {
+		return nil, err
+	}
 	if d.ctrs, err = newContainers(cfg, d, log); err != nil {
 		return nil, err
 	}
@@ -131,7 +136,7 @@ func newContainers(cfg Config, d *Daemon, log *slog.Logger) (*container.Service,
 		DB: d.db, Root: filepath.Join(cfg.DataRoot, "containers"), ExecRoot: cfg.ExecRoot,
 		Images: d.images, Snapshotter: d.sn, Driver: cfg.StorageDriver, Binary: self,
 		Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime, LogOpts: cfg.LogOpts,
-		Events: d.events, Network: d.net, Logger: log,
+		Events: d.events, Network: d.net, Volumes: d.vols, Logger: log,
 	})
 }
 
@@ -240,6 +245,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		Images: d.images, System: d, Version: versionInfo(ctx, d.cfg), Logger: d.log,
 		Distribution: d.images, Auth: d.remote, ImageArchive: d.images,
 		Containers: d.ctrs, Events: d.events, Networks: networkBackend{d.net, d.ctrs}, Commit: d.ctrs,
+		Volumes: d.vols,
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	var listeners []net.Listener

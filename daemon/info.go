@@ -193,7 +193,11 @@ func (d *Daemon) DiskUsage(ctx context.Context) (system.DiskUsage, error) {
 	if err != nil {
 		return system.DiskUsage{}, err
 	}
-	return system.DiskUsage{ImageUsage: iu, ContainerUsage: cu}, nil
+	vu, err := d.vols.DiskUsage(ctx)
+	if err != nil {
+		return system.DiskUsage{}, err
+	}
+	return system.DiskUsage{ImageUsage: iu, ContainerUsage: cu, VolumeUsage: vu}, nil
 }
 
 // containerUsage is the containers' share of `system df`: their writable
