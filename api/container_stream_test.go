@@ -121,12 +121,15 @@ func TestLogsFollowTTY(t *testing.T) {
 	if _, err := att.Conn.Write([]byte("b\n")); err != nil {
 		t.Fatal(err)
 	}
-	if err := att.CloseWrite(); err != nil {
+	if _, err := io.ReadFull(rc, buf); err != nil || string(buf) != "b\r\n" {
+		t.Fatalf("second followed bytes %q, %v", buf, err)
+	}
+	if _, err := env.client.ContainerKill(ctx, id, client.ContainerKillOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	rest, err := io.ReadAll(rc)
-	if err != nil || string(rest) != "b\r\n" {
-		t.Errorf("rest of the followed log %q, %v", rest, err)
+	if err != nil || len(rest) != 0 {
+		t.Errorf("the followed log after the exit: %q, %v; want its end", rest, err)
 	}
 }
 

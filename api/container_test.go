@@ -172,8 +172,10 @@ func TestRunAttached(t *testing.T) {
 	}
 }
 
-// TestAttachStdin pipes input through a hijacked connection to cat; the
-// client's half-close is stdin's EOF, which ends a StdinOnce container.
+// TestAttachStdin pipes input through a hijacked connection to cat.
+// Without a tty the client's half-close is stdin's EOF, which ends a
+// StdinOnce container; with one it is not (the end of input travels
+// through the terminal), so that container runs until it is killed.
 func TestAttachStdin(t *testing.T) {
 	t.Parallel()
 	for _, tty := range []bool{false, true} {
@@ -194,20 +196,29 @@ func TestAttachStdin(t *testing.T) {
 		if err := att.CloseWrite(); err != nil {
 			t.Fatal(err)
 		}
+		want, wantCode := "\x01\x00\x00\x00\x00\x00\x00\x0chello\nworld\n", int64(0)
+		if tty {
+			// Raw: no frames, the pty's line endings.
+			want, wantCode = "hello\r\nworld\r\n", 137
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(att.Reader, got); err != nil || string(got) != want {
+				t.Fatalf("tty stream %q, %v", got, err)
+			}
+			if _, err := env.client.ContainerKill(ctx, id, client.ContainerKillOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			want = ""
+		}
 		out, err := io.ReadAll(att.Reader)
 		att.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := "\x01\x00\x00\x00\x00\x00\x00\x0chello\nworld\n"
-		if tty {
-			want = "hello\r\nworld\r\n" // raw: no frames, the pty's line endings
-		}
 		if string(out) != want {
 			t.Errorf("tty=%v: stream %q, want %q", tty, out, want)
 		}
-		if code := <-status; code != 0 {
-			t.Errorf("tty=%v: exit status %d", tty, code)
+		if code := <-status; code != wantCode {
+			t.Errorf("tty=%v: exit status %d, want %d", tty, code, wantCode)
 		}
 	}
 }

@@ -66,7 +66,7 @@ func (s *Containers) ContainerAttach(ctx context.Context, name string, streams b
 	defer at.run.detach(at.a)
 	detached := make(chan struct{})
 	if streams.Stdin != nil && openStdin(c) {
-		go copyStdin(at.run, &detachReader{r: streams.Stdin, keys: keys}, c.config.StdinOnce, detached)
+		go copyStdin(at.run, &detachReader{r: streams.Stdin, keys: keys}, c.config.StdinOnce && !c.config.Tty, detached)
 	}
 	select {
 	case <-at.run.done:
@@ -131,9 +131,11 @@ func notifyAttached(streams berthcontainer.AttachStreams) {
 }
 
 // copyStdin feeds the client's input to the program; EOF closes the
-// program's stdin when the container was created with StdinOnce, and the
-// detach keys end the session.
-func copyStdin(run *fakeRun, in *detachReader, once bool, detached chan<- struct{}) {
+// program's stdin when closeOnEOF (StdinOnce without a tty: with a tty the
+// end of input travels through the terminal, and a client that detaches
+// by closing its connection must not end the container), and the detach
+// keys end the session.
+func copyStdin(run *fakeRun, in *detachReader, closeOnEOF bool, detached chan<- struct{}) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := in.Read(buf)
@@ -147,7 +149,7 @@ func copyStdin(run *fakeRun, in *detachReader, once bool, detached chan<- struct
 			return
 		}
 		if err != nil {
-			if once {
+			if closeOnEOF {
 				run.stdinW.Close()
 			}
 			return

@@ -79,7 +79,7 @@ func (s *Containers) ExecStart(ctx context.Context, execID string, opts berthcon
 		a = run.attach(opts.Streams.Stdout, opts.Streams.Stderr)
 		if opts.Streams.Stdin != nil && x.req.AttachStdin {
 			keys, _ := parseDetachKeys(x.req.DetachKeys)
-			go copyStdin(run, &detachReader{r: opts.Streams.Stdin, keys: keys}, true, detached)
+			go copyStdin(run, &detachReader{r: opts.Streams.Stdin, keys: keys}, !x.req.Tty, detached)
 		}
 	}
 	env := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=" + x.c.config.Hostname, "HOME=/root"}, x.c.config.Env...)
