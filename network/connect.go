@@ -29,6 +29,7 @@ func (s *Service) Connect(ctx context.Context, containerID, ref string, cfg *net
 	if err := checkAttachable(sb, n); err != nil {
 		return err
 	}
+	dnsBefore := s.embeddedDNS(sb)
 	if err := s.planEndpoint(sb, n, cfg); err != nil {
 		return err
 	}
@@ -49,7 +50,7 @@ func (s *Service) Connect(ctx context.Context, containerID, ref string, cfg *net
 		return err
 	}
 	s.refreshDNS()
-	return s.rewriteHosts(sb)
+	return s.rewriteFiles(sb, dnsBefore)
 }
 
 func checkAttachable(sb *sandboxRecord, n *networkRecord) error {
@@ -103,7 +104,7 @@ func (s *Service) Disconnect(ctx context.Context, containerID, ref string, force
 		return errdefs.Errorf(errdefs.ErrFailedPrecondition, "container %s is not connected to network %s", shortID(containerID), n.Name)
 	}
 	ep := sb.Endpoints[i]
-	wasGateway := s.gatewayEndpoint(sb) == ep
+	wasGateway, dnsBefore := s.gatewayEndpoint(sb) == ep, s.embeddedDNS(sb)
 	if err := bridge.Detach(s.host, ep.HostVeth); err != nil {
 		return err
 	}
@@ -122,6 +123,6 @@ func (s *Service) Disconnect(ctx context.Context, containerID, ref string, force
 		s.stopDNS(containerID)
 	}
 	s.refreshDNS()
-	errs = append(errs, s.applyFirewall(), s.rewriteHosts(sb))
+	errs = append(errs, s.applyFirewall(), s.rewriteFiles(sb, dnsBefore))
 	return errors.Join(errs...)
 }

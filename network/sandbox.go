@@ -160,6 +160,7 @@ func (s *Service) plan(req SandboxRequest) (*sandboxRecord, error) {
 	sb := &sandboxRecord{
 		ContainerID: req.ContainerID, Name: strings.TrimPrefix(req.Name, "/"), SandboxID: newID(),
 		Hostname: req.Hostname, Domainname: req.Domainname, ExtraHosts: extra,
+		DNS: req.DNS, DNSSearch: req.DNSSearch, DNSOptions: req.DNSOptions,
 		NetnsPath:      filepath.Join(s.opts.ExecRoot, "netns", shortID(req.ContainerID)),
 		HostsPath:      filepath.Join(req.Dir, "hosts"),
 		HostnamePath:   filepath.Join(req.Dir, "hostname"),
@@ -280,7 +281,7 @@ func (s *Service) build(ctx context.Context, sb *sandboxRecord, req SandboxReque
 	case "container":
 		return nil
 	case "host":
-		return s.writeFiles(sb, req, false)
+		return s.writeFiles(sb, false)
 	}
 	if err := nsenter.Create(sb.NetnsPath); err != nil {
 		return err
@@ -312,7 +313,7 @@ func (s *Service) build(ctx context.Context, sb *sandboxRecord, req SandboxReque
 	if err := s.startDNS(ctx, sb); err != nil {
 		return err
 	}
-	return s.writeFiles(sb, req, false)
+	return s.writeFiles(sb, false)
 }
 
 // withContainerNS gives fn a netlink handle and an open descriptor of the

@@ -63,8 +63,14 @@ type sandboxRecord struct {
 	ExtraHosts      []string `json:",omitempty"`
 	// Upstreams are the servers the embedded DNS forwards to ("ip:53").
 	Upstreams []string `json:",omitempty"`
-	Endpoints []*endpointRecord
-	Ports     []portRecord `json:",omitempty"`
+	// DNS, DNSSearch and DNSOptions are --dns, --dns-search and
+	// --dns-option: resolv.conf is rewritten from them when a connect or
+	// disconnect turns the embedded DNS on or off.
+	DNS        []netip.Addr `json:",omitempty"`
+	DNSSearch  []string     `json:",omitempty"`
+	DNSOptions []string     `json:",omitempty"`
+	Endpoints  []*endpointRecord
+	Ports      []portRecord `json:",omitempty"`
 	// Exposed are ports exposed but not published: they show in inspect
 	// with no binding.
 	Exposed []string `json:",omitempty"`

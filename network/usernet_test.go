@@ -303,3 +303,34 @@ func TestMultipleNetworksAtCreate(t *testing.T) {
 		t.Fatalf("peer on back resolved front's alias: %v", got)
 	}
 }
+
+// TestConnectSwitchesResolver: a default-bridge container that joins a
+// user network gets the embedded DNS in its resolv.conf (as Docker
+// rewrites it), and its own one back when it leaves.
+func TestConnectSwitchesResolver(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createNet("front", "10.10.7.0/24", nil)
+	e.container("web", onNet("front"))
+	plain := e.container("plain", func(r *SandboxRequest) { r.DNSSearch = []string{"kept.test"} })
+	before := readFile(t, plain.ResolvConfPath)
+	if strings.Contains(before, "127.0.0.11") {
+		t.Fatalf("default bridge resolv.conf:\n%s", before)
+	}
+	ctx := context.Background()
+	if err := e.svc.Connect(ctx, ctrID("plain"), "front", nil); err != nil {
+		t.Fatal(err)
+	}
+	if rc := readFile(t, plain.ResolvConfPath); !strings.Contains(rc, "nameserver 127.0.0.11\n") || !strings.Contains(rc, "search kept.test\n") {
+		t.Fatalf("resolv.conf after connect:\n%s", rc)
+	}
+	if got, err := resolve(plain.NetnsPath, "web"); err != nil || !slices.Equal(got, []string{"10.10.7.2"}) {
+		t.Fatalf("resolve web after connect: %v %v", got, err)
+	}
+	if err := e.svc.Disconnect(ctx, ctrID("plain"), "front", false); err != nil {
+		t.Fatal(err)
+	}
+	if rc := readFile(t, plain.ResolvConfPath); rc != before {
+		t.Fatalf("resolv.conf after disconnect:\n%s\nwant:\n%s", rc, before)
+	}
+}
