@@ -299,6 +299,9 @@ func TestNetworkModes(t *testing.T) {
 		!strings.Contains(parts[3], "nameserver 10.9.9.9\nsearch one.test two.test\noptions ndots:2\n") {
 		t.Fatalf("hostname, hosts and resolv.conf:\n%s", got)
 	}
+	if got := d.must("run", "--rm", "--mac-address", "02:11:22:33:44:55", "busybox", "cat", "/sys/class/net/eth0/address"); got != "02:11:22:33:44:55\n" {
+		t.Fatalf("--mac-address: %q", got)
+	}
 	// Refused at create, as Docker refuses them: no container is left and
 	// nothing is configured.
 	for _, tc := range []struct {
@@ -312,6 +315,8 @@ func TestNetworkModes(t *testing.T) {
 		{[]string{"--network", "container:owner", "--hostname", "x"}, "conflicting options: hostname and the network mode"},
 		{[]string{"--network", "container:owner", "--dns", "10.9.9.9"}, "conflicting options: dns and the network mode"},
 		{[]string{"--network", "container:owner", "--add-host", "a:10.1.1.1"}, "conflicting options: custom host-to-IP mapping and the network mode"},
+		{[]string{"--network", "host", "--mac-address", "02:11:22:33:44:55"}, "conflicting options: mac-address and the network mode"},
+		{[]string{"--mac-address", "01:11:22:33:44:55"}, "invalid MAC address 01:11:22:33:44:55"},
 		{[]string{"--add-host", "nocolon"}, `bad format for add-host: "nocolon"`},
 		{[]string{"--dns", "not-an-ip"}, "IP address is not correctly formatted: not-an-ip"},
 	} {

@@ -28,6 +28,12 @@ func (s *Service) planEndpoint(sb *sandboxRecord, n *networkRecord, cfg *network
 			return errdefs.Errorf(errdefs.ErrInvalidArgument, "network-scoped alias is supported only for containers in user defined networks")
 		}
 		ep.Aliases = slices.Clone(cfg.Aliases)
+		if len(cfg.MacAddress) > 0 {
+			if err := checkMAC(net.HardwareAddr(cfg.MacAddress)); err != nil {
+				return err
+			}
+			ep.MAC = net.HardwareAddr(cfg.MacAddress).String()
+		}
 		links, err := s.parseLinks(sb, n, cfg.Links)
 		if err != nil {
 			return err
@@ -92,6 +98,15 @@ func (s *Service) addressesInUse(networkID string) map[netip.Addr]bool {
 	return taken
 }
 
+// checkMAC accepts what can be a container's own address: six bytes,
+// unicast, not all zeros.
+func checkMAC(hw net.HardwareAddr) error {
+	if len(hw) != 6 || hw[0]&1 == 1 || slices.Equal(hw, make(net.HardwareAddr, 6)) {
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "invalid MAC address %s: it must be a unicast address of 6 bytes", hw)
+	}
+	return nil
+}
+
 // nextIfName is the first free ethN in the container.
 func (s *Service) nextIfName(sb *sandboxRecord) string {
 	for i := 0; ; i++ {
@@ -101,8 +116,6 @@ func (s *Service) nextIfName(sb *sandboxRecord) string {
 		}
 	}
 }
-
-func macOf(ip netip.Addr) net.HardwareAddr { return ipam.MAC(ip) }
 
 // parseExtraHosts validates --add-host entries ("name:ip" or "name=ip") and
 // resolves the special address host-gateway to the default bridge's

@@ -302,7 +302,7 @@ func (s *Service) NetworkInspect(ctx context.Context, ref string) (network.Inspe
 			}
 			res := network.EndpointResource{Name: sb.Name, EndpointID: ep.EndpointID}
 			if ep.IP.IsValid() {
-				res.MacAddress = network.HardwareAddr(macOf(ep.IP))
+				res.MacAddress = network.HardwareAddr(ep.mac())
 				res.IPv4Address = netip.PrefixFrom(ep.IP, n.Subnet.Bits())
 			}
 			doc.Containers[sb.ContainerID] = res

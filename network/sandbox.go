@@ -336,7 +336,7 @@ func (s *Service) withContainerNS(path string, fn func(h *netlink.Handle, fd int
 // container as ep.IfName.
 func (s *Service) attach(ctr *netlink.Handle, fd int, sb *sandboxRecord, ep *endpointRecord) error {
 	n := s.networks[ep.NetworkID]
-	v := bridge.Veth{HostName: ep.HostVeth, PeerName: ep.IfName, Bridge: n.Bridge, MAC: macOf(ep.IP),
+	v := bridge.Veth{HostName: ep.HostVeth, PeerName: ep.IfName, Bridge: n.Bridge, MAC: ep.mac(),
 		Address: netip.PrefixFrom(ep.IP, n.Subnet.Bits()), MTU: n.MTU}
 	if s.gatewayEndpoint(sb) == ep {
 		v.Gateway = n.Gateway

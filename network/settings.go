@@ -17,7 +17,7 @@ func (s *Service) view(sb *sandboxRecord) *Sandbox {
 }
 
 // settings is NetworkSettings as docker inspect shows it: per network the
-// address, gateway, MAC (02:42 + the address) and ids; Ports maps each
+// address, gateway, MAC (02:42 + the address unless --mac-address) and ids; Ports maps each
 // exposed or published port to its host bindings (null when unpublished).
 func (s *Service) settings(sb *sandboxRecord) *container.NetworkSettings {
 	ns := &container.NetworkSettings{Ports: network.PortMap{}, Networks: map[string]*network.EndpointSettings{}}
@@ -58,7 +58,7 @@ func (s *Service) endpointSettings(sb *sandboxRecord, n *networkRecord, ep *endp
 		return es
 	}
 	es.IPAddress, es.IPPrefixLen = ep.IP, n.Subnet.Bits()
-	es.MacAddress = network.HardwareAddr(macOf(ep.IP))
+	es.MacAddress = network.HardwareAddr(ep.mac())
 	es.Gateway = n.Gateway
 	if !n.isDefault() {
 		es.DNSNames = dnsNames(sb, ep)

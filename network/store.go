@@ -3,8 +3,11 @@ package network
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
+
+	"berth/network/ipam"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -90,6 +93,17 @@ type endpointRecord struct {
 	Links []string `json:",omitempty"`
 	// StaticIP is the address asked for with --ip, if any.
 	StaticIP netip.Addr `json:",omitzero"`
+	// MAC is the address asked for with --mac-address; empty means
+	// Docker's 02:42 + the IPv4 address.
+	MAC string `json:",omitempty"`
+}
+
+// mac is the endpoint's hardware address.
+func (e *endpointRecord) mac() net.HardwareAddr {
+	if hw, err := net.ParseMAC(e.MAC); err == nil {
+		return hw
+	}
+	return ipam.MAC(e.IP)
 }
 
 type portRecord struct {

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"net"
 	"strings"
 
 	"berth/errdefs"
@@ -146,6 +147,11 @@ func checkEndpoint(n *networkRecord, ep *network.EndpointSettings) error {
 		}
 		r := ipam.Range{Subnet: n.Subnet, IPRange: n.IPRange, Gateway: n.Gateway}
 		if err := r.CheckStatic(ip); err != nil {
+			return err
+		}
+	}
+	if len(ep.MacAddress) > 0 {
+		if err := checkMAC(net.HardwareAddr(ep.MacAddress)); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"berth/errdefs"
+	"berth/network/internal/nstest"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -58,6 +59,7 @@ func TestCheckConfig(t *testing.T) {
 		{name: "alias on the default bridge", hc: container.HostConfig{NetworkMode: "default"}, nc: ep("default", network.EndpointSettings{Aliases: []string{"x"}}), want: errAliasOnDefault},
 		{name: "ip without a user subnet", hc: container.HostConfig{NetworkMode: "auto"}, nc: ep("auto", network.EndpointSettings{IPAMConfig: ip("172.18.0.9")}), want: errIPNoSubnet},
 		{name: "ip outside the subnet", hc: container.HostConfig{NetworkMode: "fixed"}, nc: ep("fixed", network.EndpointSettings{IPAMConfig: ip("10.31.0.9")}), want: "no configured subnet or ip-range contain the IP address 10.31.0.9"},
+		{name: "multicast mac", hc: container.HostConfig{NetworkMode: "bridge"}, nc: ep("bridge", network.EndpointSettings{MacAddress: network.HardwareAddr{1, 0, 0, 0, 0, 1}}), want: "invalid MAC address 01:00:00:00:00:01"},
 		{name: "ipv6 ip", hc: container.HostConfig{NetworkMode: "fixed"}, nc: ep("fixed", network.EndpointSettings{IPAMConfig: &network.EndpointIPAMConfig{IPv6Address: netip.MustParseAddr("fd00::9")}}), want: "IPv6 is not enabled on network fixed"},
 	}
 	for _, tt := range tests {
@@ -73,5 +75,29 @@ func TestCheckConfig(t *testing.T) {
 				t.Fatalf("err %v has no InvalidArgument or NotFound kind", err)
 			}
 		})
+	}
+}
+
+// TestMACAddress: --mac-address is the interface's address and what
+// inspect shows; without it the address is 02:42 and the IPv4 bytes.
+func TestMACAddress(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	want := network.HardwareAddr{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}
+	sb := e.container("m", func(r *SandboxRequest) {
+		r.Endpoints = map[string]*network.EndpointSettings{"bridge": {MacAddress: want}}
+	})
+	plain := e.container("p", nil)
+	for _, tc := range []struct {
+		sb   *Sandbox
+		want string
+	}{{sb, "02:11:22:33:44:55"}, {plain, "02:42:ac:11:00:03"}} {
+		if got := tc.sb.Settings.Networks["bridge"].MacAddress.String(); got != tc.want {
+			t.Errorf("inspect MacAddress = %s, want %s", got, tc.want)
+		}
+		l, err := nstest.Handle(t, tc.sb.NetnsPath).LinkByName("eth0")
+		if err != nil || l.Attrs().HardwareAddr.String() != tc.want {
+			t.Errorf("eth0 address = %v (%v), want %s", l, err, tc.want)
+		}
 	}
 }
