@@ -296,6 +296,9 @@ func setMountField(m *mount.Mount, key, val string, hasVal bool) error {
 	case "volume-subpath":
 		m.VolumeOptions = volumeOptions(m.VolumeOptions)
 		m.VolumeOptions.Subpath = val
+	case "volume-driver", "volume-label", "volume-opt":
+		m.VolumeOptions = volumeOptions(m.VolumeOptions)
+		setVolumeField(m.VolumeOptions, key, val)
 	case "tmpfs-size":
 		m.TmpfsOptions = orNew(m.TmpfsOptions)
 		m.TmpfsOptions.SizeBytes, err = units.RAMInBytes(val)

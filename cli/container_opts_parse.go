@@ -298,7 +298,7 @@ func parseVolumes(vols []string) (map[string]struct{}, []string, error) {
 		case len(parts) > 3:
 			return nil, nil, fmt.Errorf("invalid volume specification: '%s'", v)
 		default:
-			binds = append(binds, v)
+			binds = append(binds, absoluteBindSource(v))
 		}
 	}
 	return anon, binds, nil

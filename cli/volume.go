@@ -3,11 +3,13 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -209,7 +211,7 @@ func newVolumeInspectCommand(e *env) *cobra.Command {
 					errs = append(errs, e.message(err))
 					continue
 				}
-				if err := ins.add(bytes.TrimSpace(res.Raw)); err != nil {
+				if err := ins.addTyped(bytes.TrimSpace(res.Raw), res.Volume); err != nil {
 					errs = append(errs, err.Error())
 				}
 			}
@@ -295,4 +297,40 @@ func newVolumePruneCommand(e *env) *cobra.Command {
 	f.Var(&filters, "filter", `Provide filter values (e.g. "label=<label>")`)
 	f.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	return cmd
+}
+
+// setVolumeField is --mount's volume-driver, volume-label and volume-opt
+// (the last two "key=value", repeatable); v has a DriverConfig.
+func setVolumeField(v *mount.VolumeOptions, key, val string) {
+	set := func(m map[string]string) map[string]string {
+		if m == nil {
+			m = map[string]string{}
+		}
+		k, value, _ := strings.Cut(val, "=")
+		m[k] = value
+		return m
+	}
+	switch key {
+	case "volume-driver":
+		v.DriverConfig.Name = val
+	case "volume-label":
+		v.Labels = set(v.Labels)
+	case "volume-opt":
+		v.DriverConfig.Options = set(v.DriverConfig.Options)
+	}
+}
+
+// absoluteBindSource makes a -v source that starts with "." absolute, as
+// the docker CLI does, so `-v ./src:/src` binds the directory instead of
+// naming a volume "./src".
+func absoluteBindSource(bind string) string {
+	host, target, ok := strings.Cut(bind, ":")
+	if !ok || !strings.HasPrefix(host, ".") {
+		return bind
+	}
+	abs, err := filepath.Abs(host)
+	if err != nil {
+		return bind
+	}
+	return abs + ":" + target
 }

@@ -24,6 +24,7 @@ type VolumeStore interface {
 	Reference(ctx context.Context, ref string, mps []volume.MountPoint, running bool)
 	Mount(ctx context.Context, name, ref string) (string, error)
 	Unmount(ctx context.Context, name, ref string) error
+	Populate(ctx context.Context, name, src string) error
 }
 
 // attachMounts resolves a new container's -v, --mount, --volumes-from and
@@ -92,8 +93,9 @@ func (s *Service) referenceVolumes(ctx context.Context) {
 }
 
 // runtimeMounts prepares rec's mounts for a start, with the root
-// filesystem mounted: volumes are mounted (a device at first use) and, the
-// first time, filled with the image's content at their destination; bind
+// filesystem mounted: volumes are mounted (a device at first use) and, at
+// the container's first start, a volume that never had content is filled
+// with the image's content at its destination (copy-up); bind
 // sources are checked (and made, for -v). The caller holds the entry's
 // lock; on error deactivateMounts undoes the volume mounts.
 func (s *Service) runtimeMounts(ctx context.Context, rec *Record) ([]specs.Mount, error) {
@@ -140,8 +142,8 @@ func (s *Service) mountSource(ctx context.Context, rec *Record, mp *volume.Mount
 			if err != nil {
 				return "", err
 			}
-			if _, err := volume.CopyUp(ctx, image, src); err != nil {
-				return "", fmt.Errorf("volume %s: %w", mp.Name, err)
+			if err := s.opts.Volumes.Populate(ctx, mp.Name, image); err != nil {
+				return "", err
 			}
 			mp.CopyData = false
 		}

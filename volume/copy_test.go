@@ -4,11 +4,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"berth/errdefs"
 	"berth/testutil"
+
+	volumetypes "github.com/moby/moby/api/types/volume"
 
 	"golang.org/x/sys/unix"
 )
@@ -110,5 +114,50 @@ func TestCopyUpCancelled(t *testing.T) {
 	cancel()
 	if _, err := CopyUp(ctx, src, dst); err == nil {
 		t.Fatal("a cancelled copy-up succeeded")
+	}
+}
+
+func TestPopulateOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "img"), []byte("from image"), 0o644)
+	for _, n := range []string{"fresh", "mine", "later"} {
+		if _, err := f.svc.VolumeCreate(ctx, volumetypes.CreateRequest{Name: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(name string) string {
+		ents, _ := os.ReadDir(f.svc.Path(name))
+		var out []string
+		for _, e := range ents {
+			out = append(out, e.Name())
+		}
+		return strings.Join(out, ",")
+	}
+	// Filled once; emptied, it stays empty.
+	if err := f.svc.Populate(ctx, "fresh", src); err != nil || list("fresh") != "img" {
+		t.Fatalf("populate: %v, %q", err, list("fresh"))
+	}
+	os.Remove(filepath.Join(f.svc.Path("fresh"), "img"))
+	f.svc = f.open(t) // the mark survives a restart
+	if err := f.svc.Populate(ctx, "fresh", src); err != nil || list("fresh") != "" {
+		t.Fatalf("populated twice: %v, %q", err, list("fresh"))
+	}
+	// A volume with content of its own is never filled.
+	os.WriteFile(filepath.Join(f.svc.Path("mine"), "own"), nil, 0o644)
+	if err := f.svc.Populate(ctx, "mine", src); err != nil || list("mine") != "own" {
+		t.Fatalf("populate over content: %v, %q", err, list("mine"))
+	}
+	// Nothing in the image at the path: a later image may still fill it.
+	if err := f.svc.Populate(ctx, "later", filepath.Join(src, "missing")); err != nil || list("later") != "" {
+		t.Fatalf("populate from nothing: %v, %q", err, list("later"))
+	}
+	if err := f.svc.Populate(ctx, "later", src); err != nil || list("later") != "img" {
+		t.Fatalf("populate after nothing: %v, %q", err, list("later"))
+	}
+	if err := f.svc.Populate(ctx, "ghost", src); !errdefs.NotFound(err) {
+		t.Fatalf("populate a missing volume: %v", err)
 	}
 }

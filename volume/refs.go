@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 
 	"berth/errdefs"
@@ -177,4 +178,39 @@ func (s *Service) Unmount(ctx context.Context, name, ref string) error {
 		return err
 	}
 	return s.unmountData(r)
+}
+
+// Populate is copy-up: a volume that never had content when a container
+// asked for it is filled with the tree at src (the image's content at the
+// mount's destination, see CopyUp), once. A volume emptied later is not
+// filled again. The copy runs without the service's lock; the volume is
+// mounted by the caller, so it cannot be removed meanwhile.
+func (s *Service) Populate(ctx context.Context, name, src string) error {
+	s.mu.Lock()
+	r, err := s.get(name)
+	s.mu.Unlock()
+	if err != nil || r.Filled {
+		return err
+	}
+	dst := s.Path(name)
+	ents, err := os.ReadDir(dst)
+	if err != nil {
+		return fmt.Errorf("volume %s: %w", name, err)
+	}
+	filled := len(ents) > 0
+	if !filled {
+		if filled, err = CopyUp(ctx, src, dst); err != nil {
+			return fmt.Errorf("volume %s: %w", name, err)
+		}
+	}
+	if !filled {
+		return nil // nothing in the image there: a later image may have
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, err = s.get(name); err != nil {
+		return err
+	}
+	r.Filled = true
+	return s.put(r)
 }

@@ -13,7 +13,8 @@
 // and in berth.db:
 //
 //	volumes/
-//	  <name> -> record (JSON: name, driver, labels, options, created_at)
+//	  <name> -> record (JSON: name, driver, labels, options, created_at,
+//	            filled: copy-up is done)
 //
 // A record is written before its directory is made, and a removal renames
 // the directory away before the record goes, so a name in the bucket never
@@ -85,6 +86,9 @@ type record struct {
 	Labels    map[string]string `json:"labels"`
 	Options   map[string]string `json:"options"`
 	CreatedAt time.Time         `json:"created_at"`
+	// Filled is set once the volume had content when a container asked
+	// for copy-up: image data is copied into a volume at most once.
+	Filled bool `json:"filled,omitempty"`
 }
 
 // New opens the volume store and clears what an interrupted removal left.
@@ -168,6 +172,14 @@ func (s *Service) get(name string) (*record, error) {
 	return r, err
 }
 
+func (s *Service) put(r *record) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketVolumes).Put([]byte(r.Name), raw) })
+}
+
 func (s *Service) all() ([]*record, error) {
 	var out []*record
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -206,11 +218,7 @@ func (s *Service) create(name, driver string, opts, labels map[string]string) (*
 		return nil, false, errdefs.Errorf(errdefs.ErrInvalidArgument, "create %s: %s", name, err.Error())
 	}
 	r := &record{Name: name, Driver: DefaultDriver, Labels: labels, Options: opts, CreatedAt: time.Now().UTC().Truncate(time.Second)}
-	raw, err := json.Marshal(r)
-	if err != nil {
-		return nil, false, err
-	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketVolumes).Put([]byte(name), raw) }); err != nil {
+	if err := s.put(r); err != nil {
 		return nil, false, fmt.Errorf("create %s: %w", name, err)
 	}
 	if err := s.ensureDir(name); err != nil {
