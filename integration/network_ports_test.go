@@ -155,6 +155,23 @@ func TestNetworkPublishedPorts(t *testing.T) {
 		}
 	}
 
+	// Live restore: published ports answer while the daemon is down, and
+	// after it is back the daemon holds them again.
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fetch(t, fmt.Sprintf("http://127.0.0.1:%d/hostname", hp1)); got != host {
+		t.Errorf("published port with the daemon down: %q", got)
+	}
+	d.start()
+	if got := fetch(t, fmt.Sprintf("http://%s:%d/hostname", other, hp1)); got != host {
+		t.Errorf("published port after a daemon restart: %q", got)
+	}
+	if ln, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", hp1)); err == nil {
+		ln.Close()
+		t.Errorf("port %d is free for others after a daemon restart", hp1)
+	}
+
 	// A port held by another container, or by another program: Docker's
 	// errors, and nothing configured.
 	ln, err := net.Listen("tcp4", "0.0.0.0:0")

@@ -78,6 +78,15 @@ func TestUserNetworks(t *testing.T) {
 		t.Fatalf("/etc/hosts on a user network:\n%s", hosts)
 	}
 
+	// The embedded DNS comes back with a restarted daemon.
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	d.start()
+	if out := d.must("exec", "cli", "nslookup", "www"); !strings.Contains(out, "Address: "+webIP+"\n") {
+		t.Errorf("nslookup www after a daemon restart:\n%s", out)
+	}
+
 	// Isolation: another network neither resolves nor reaches them.
 	d.must("run", "-d", "--name", "out", "--network", "back", "--dns", gw2.String(), "busybox", "sleep", "1000")
 	if r := d.berth("exec", "out", "nslookup", "web"); r.Code == 0 || strings.Contains(r.Stdout, webIP) {
