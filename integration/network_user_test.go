@@ -231,3 +231,31 @@ func TestNetworkBadInput(t *testing.T) {
 		t.Fatalf("failed runs left containers: %q", got)
 	}
 }
+
+// TestUserNetworkOptions: the bridge driver options berth acts on.
+func TestUserNetworkOptions(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	s := testSubnet()
+	d.createNetwork("--subnet", s.String(), "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1",
+		"-o", "com.docker.network.bridge.enable_ip_masquerade=false", "-o", "com.docker.network.driver.mtu=1400", "tuned")
+	other := hostAddr(t)
+	hp := freePort(t, "tcp")
+	d.httpd("lo1", "hello-lo1", "--network", "tuned", "--dns", nth(s, 1).String(), "-p", fmt.Sprintf("%d:80", hp))
+	if got := d.must("port", "lo1"); got != fmt.Sprintf("80/tcp -> 127.0.0.1:%d\n", hp) {
+		t.Fatalf("port with host_binding_ipv4: %q", got)
+	}
+	if got := fetch(t, fmt.Sprintf("http://127.0.0.1:%d/", hp)); got != "hello-lo1\n" {
+		t.Fatalf("GET 127.0.0.1:%d: %q", hp, got)
+	}
+	if !refused(fmt.Sprintf("%s:%d", other, hp)) {
+		t.Fatalf("a port bound to 127.0.0.1 by the network's option answers on %s", other)
+	}
+	if got := d.must("exec", "lo1", "cat", "/sys/class/net/eth0/mtu"); got != "1400\n" {
+		t.Fatalf("mtu: %q", got)
+	}
+	if rules := d.ruleset(); strings.Contains(rules, fmt.Sprintf("ip saddr %s oifname != ", s)) {
+		t.Fatalf("masquerade of a network created with enable_ip_masquerade=false:\n%s", rules)
+	}
+}
