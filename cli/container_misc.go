@@ -186,25 +186,42 @@ func hostPortString(b network.PortBinding) string {
 
 // inspectRaw fetches the JSON document of ref as kind ("container",
 // "image", or "" for the first that exists, containers first as docker
-// tries them).
-func inspectRaw(ctx context.Context, e *env, c *client.Client, ref, kind string) ([]byte, error) {
+// tries them), and for containers the decoded document too.
+func inspectRaw(ctx context.Context, e *env, c *client.Client, ref, kind string) ([]byte, any, error) {
 	if kind == "" || kind == "container" {
 		res, err := c.ContainerInspect(ctx, ref, client.ContainerInspectOptions{})
 		if err == nil {
-			return bytes.TrimSpace(res.Raw), nil
+			return bytes.TrimSpace(res.Raw), res.Container, nil
 		}
 		if kind != "" || !cerrdefs.IsNotFound(err) {
-			return nil, errors.New(e.message(err))
+			return nil, nil, errors.New(e.message(err))
 		}
 	}
 	var buf bytes.Buffer
 	if _, err := c.ImageInspect(ctx, ref, client.ImageInspectWithRawResponse(&buf)); err != nil {
 		if kind == "" && cerrdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("Error: No such object: %s", ref)
+			return nil, nil, fmt.Errorf("Error: No such object: %s", ref)
 		}
-		return nil, errors.New(e.message(err))
+		return nil, nil, errors.New(e.message(err))
 	}
-	return bytes.TrimSpace(buf.Bytes()), nil
+	return bytes.TrimSpace(buf.Bytes()), nil, nil
+}
+
+// addTyped runs a template on the decoded document first, as docker does,
+// so maps and structs print in Go's notation of the wire types
+// ("map[80/tcp:[{127.0.0.1 8080}]]"); a template that needs a field only
+// the raw JSON has (API 1.51's NetworkSettings.IPAddress) runs on that.
+func (ins *inspector) addTyped(raw []byte, typed any) error {
+	if ins.tmpl == nil || typed == nil {
+		return ins.add(raw)
+	}
+	var buf bytes.Buffer
+	if err := ins.tmpl.Execute(&buf, typed); err != nil {
+		return ins.add(raw)
+	}
+	ins.out.Write(buf.Bytes())
+	ins.out.WriteByte('\n')
+	return nil
 }
 
 func newContainerInspectCommand(e *env) *cobra.Command {
@@ -230,7 +247,7 @@ func newContainerInspectCommand(e *env) *cobra.Command {
 					errs = append(errs, e.message(err))
 					continue
 				}
-				if err := ins.add(bytes.TrimSpace(res.Raw)); err != nil {
+				if err := ins.addTyped(bytes.TrimSpace(res.Raw), res.Container); err != nil {
 					errs = append(errs, err.Error())
 				}
 			}

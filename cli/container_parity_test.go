@@ -32,6 +32,8 @@ func TestContainerDockerParity(t *testing.T) {
 		{args: []string{"inspect", "web"}},
 		{args: []string{"inspect", "-f", "{{.State.Status}} {{.NetworkSettings.IPAddress}}", "web", "exited", "nope"}},
 		{args: []string{"container", "inspect", "nope"}},
+		{args: []string{"inspect", "-f", "{{.State}} {{.Config.Labels}} {{.HostConfig.RestartPolicy}}", "web"}},
+		{args: []string{"container", "inspect", "-f", "{{json .Mounts}} {{.NetworkSettings.IPAddress}} {{.Nope}}", "web"}},
 		{args: []string{"logs", "exited"}},
 		{args: []string{"logs", "-t", "--tail", "1", "exited"}},
 		{args: []string{"logs", "nope"}},

@@ -298,12 +298,12 @@ func runInspect(cmd *cobra.Command, e *env, refs []string, format string, kind s
 	}
 	var errs []string
 	for _, ref := range refs {
-		raw, err := inspectRaw(cmd.Context(), e, c, ref, kind)
+		raw, typed, err := inspectRaw(cmd.Context(), e, c, ref, kind)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
-		if err := ins.add(raw); err != nil {
+		if err := ins.addTyped(raw, typed); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
