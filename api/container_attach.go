@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -40,21 +41,7 @@ func (s *server) attachContainer(w http.ResponseWriter, r *http.Request, req req
 		return hijack(w, r, streamMediaType(req.version, !tty))
 	}}
 	out := newOutputs(conn, !tty)
-	streams := berthcontainer.AttachStreams{
-		DetachKeys: q.Get("detachKeys"),
-		Logs:       boolValue(q, "logs"),
-		Stream:     boolValue(q, "stream"),
-		Attached:   conn.connect,
-	}
-	if boolValue(q, "stdin") {
-		streams.Stdin = conn
-	}
-	if boolValue(q, "stdout") {
-		streams.Stdout = out.stdout()
-	}
-	if boolValue(q, "stderr") {
-		streams.Stderr = out.stderr()
-	}
+	streams := attachStreams(q, conn, out)
 	// The request's context ends when a read of the hijacked connection
 	// fails, as a half-close for the end of stdin does; the session must
 	// outlive that.
@@ -87,6 +74,26 @@ func (s *server) attachContainer(w http.ResponseWriter, r *http.Request, req req
 		out.fail(err)
 	}
 	return nil
+}
+
+// attachStreams are the streams the query asks for, on conn.
+func attachStreams(q url.Values, conn *lateConn, out *outputs) berthcontainer.AttachStreams {
+	streams := berthcontainer.AttachStreams{
+		DetachKeys: q.Get("detachKeys"),
+		Logs:       boolValue(q, "logs"),
+		Stream:     boolValue(q, "stream"),
+		Attached:   conn.connect,
+	}
+	if boolValue(q, "stdin") {
+		streams.Stdin = conn
+	}
+	if boolValue(q, "stdout") {
+		streams.Stdout = out.stdout()
+	}
+	if boolValue(q, "stderr") {
+		streams.Stderr = out.stderr()
+	}
+	return streams
 }
 
 // lateConn is an attach's connection before and after the hijack: reads

@@ -87,64 +87,70 @@ func rebase(entry, root, name string) (string, bool) {
 func writeEntry(rt *os.Root, rel string, hdr *tar.Header, r io.Reader) error {
 	mode := fs.FileMode(hdr.Mode).Perm() | fs.FileMode(hdr.Mode)&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
 	existing, statErr := rt.Lstat(rel)
-	exists := statErr == nil
+	if statErr != nil {
+		existing = nil
+	}
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		if exists && !existing.IsDir() {
-			return fmt.Errorf("cannot overwrite non-directory %q with directory", rel)
-		}
-		if !exists {
-			if err := rt.Mkdir(rel, 0o700); err != nil {
-				return err
-			}
-		}
-		return rt.Chmod(rel, mode)
+		return extractDir(rt, rel, mode, existing)
 	case tar.TypeReg:
-		if exists && existing.IsDir() {
+		return extractFile(rt, rel, mode, hdr.ModTime, existing, r)
+	case tar.TypeSymlink, tar.TypeLink:
+		if existing != nil && existing.IsDir() {
 			return fmt.Errorf("cannot overwrite directory %q with non-directory", rel)
 		}
-		if exists && existing.Mode()&fs.ModeSymlink != 0 {
-			// Replace the link itself rather than write through it.
+		if existing != nil {
 			if err := rt.Remove(rel); err != nil {
 				return err
 			}
 		}
-		f, err := rt.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(f, r)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		if err := rt.Chmod(rel, mode); err != nil {
-			return err
-		}
-		return rt.Chtimes(rel, hdr.ModTime, hdr.ModTime)
-	case tar.TypeSymlink:
-		if exists {
-			if existing.IsDir() {
-				return fmt.Errorf("cannot overwrite directory %q with non-directory", rel)
-			}
-			if err := rt.Remove(rel); err != nil {
-				return err
-			}
+		if hdr.Typeflag == tar.TypeLink {
+			return rt.Link(path.Clean(hdr.Linkname), rel)
 		}
 		return rt.Symlink(hdr.Linkname, rel)
-	case tar.TypeLink:
-		if exists {
-			if err := rt.Remove(rel); err != nil {
-				return err
-			}
-		}
-		return rt.Link(path.Clean(hdr.Linkname), rel)
 	}
 	// Devices, fifos and the like are not recreated by an unprivileged
 	// copy; docker skips them too.
 	return nil
+}
+
+func extractDir(rt *os.Root, rel string, mode fs.FileMode, existing fs.FileInfo) error {
+	if existing != nil && !existing.IsDir() {
+		return fmt.Errorf("cannot overwrite non-directory %q with directory", rel)
+	}
+	if existing == nil {
+		if err := rt.Mkdir(rel, 0o700); err != nil {
+			return err
+		}
+	}
+	return rt.Chmod(rel, mode)
+}
+
+func extractFile(rt *os.Root, rel string, mode fs.FileMode, mtime time.Time, existing fs.FileInfo, r io.Reader) error {
+	if existing != nil && existing.IsDir() {
+		return fmt.Errorf("cannot overwrite directory %q with non-directory", rel)
+	}
+	if existing != nil && existing.Mode()&fs.ModeSymlink != 0 {
+		// Replace the link itself rather than write through it.
+		if err := rt.Remove(rel); err != nil {
+			return err
+		}
+	}
+	f, err := rt.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := rt.Chmod(rel, mode); err != nil {
+		return err
+	}
+	return rt.Chtimes(rel, mtime, mtime)
 }
 
 // tarLocal streams src as a tar whose root entry is named name ("" puts a

@@ -123,6 +123,11 @@ func addCreateFlags(f *pflag.FlagSet, o *createOptions) {
 	f.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container")
 	listFlag(f, &o.logOpts, "log-opt", "", "Log driver options", nil)
 
+	addHostFlags(f, o)
+}
+
+// addHostFlags are the networking, namespace and resource flags.
+func addHostFlags(f *pflag.FlagSet, o *createOptions) {
 	f.StringVar(&o.network, "network", "", "Connect a container to a network")
 	f.StringVar(&o.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
 	f.StringVar(&o.ip6, "ip6", "", "IPv6 address (e.g., 2001:db8::33)")

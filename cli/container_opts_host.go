@@ -154,16 +154,17 @@ func parsePorts(expose, publish []string) (network.PortSet, network.PortMap, err
 	return exposed, bindings, nil
 }
 
-func addBinding(spec string, exposed network.PortSet, bindings network.PortMap) error {
+// splitPublish cuts -p's [ip:][hostPort:]containerPort[/proto]; an IPv6
+// address is written in brackets.
+func splitPublish(spec string) (ip, hostPort, ctrPort, proto string, err error) {
 	rest, proto := spec, "tcp"
 	if i := strings.LastIndex(spec, "/"); i >= 0 {
 		rest, proto = spec[:i], strings.ToLower(spec[i+1:])
 	}
-	var ip, hostPort, ctrPort string
 	if strings.HasPrefix(rest, "[") {
 		end := strings.Index(rest, "]")
 		if end < 0 {
-			return fmt.Errorf("invalid IP address: %s", rest)
+			return "", "", "", "", fmt.Errorf("invalid IP address: %s", rest)
 		}
 		ip, rest = rest[1:end], strings.TrimPrefix(rest[end+1:], ":")
 	}
@@ -176,7 +177,15 @@ func addBinding(spec string, exposed network.PortSet, bindings network.PortMap) 
 	case len(parts) == 3 && ip == "":
 		ip, hostPort, ctrPort = parts[0], parts[1], parts[2]
 	default:
-		return fmt.Errorf("invalid publish opts format (should be name=value but no '=' found): %s", spec)
+		return "", "", "", "", fmt.Errorf("invalid publish opts format (should be name=value but no '=' found): %s", spec)
+	}
+	return ip, hostPort, ctrPort, proto, nil
+}
+
+func addBinding(spec string, exposed network.PortSet, bindings network.PortMap) error {
+	ip, hostPort, ctrPort, proto, err := splitPublish(spec)
+	if err != nil {
+		return err
 	}
 	if ip != "" {
 		if _, err := netip.ParseAddr(ip); err != nil {

@@ -17,10 +17,44 @@ func TestContainerDockerParity(t *testing.T) {
 	if err != nil {
 		t.Skip("the docker CLI is not installed; parity cannot be checked")
 	}
-	tests := []struct {
-		args  []string
-		stdin string
-	}{
+	tests := containerParityCases()
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			dockerHost, _ := startContainerDaemon(t, true)
+			berthHost, _ := startContainerDaemon(t, true)
+			cmd := exec.Command(docker, append([]string{"-H", dockerHost}, tt.args...)...)
+			cmd.Env = []string{"DOCKER_CONFIG=" + t.TempDir(), "HOME=" + t.TempDir(), "TZ=UTC"}
+			cmd.Stdin = strings.NewReader(tt.stdin)
+			var dout, derr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &dout, &derr
+			runErr := cmd.Run()
+			dcode := cmd.ProcessState.ExitCode()
+			if runErr != nil && dcode < 0 {
+				t.Fatalf("docker: %v", runErr)
+			}
+			bout, berr, bcode := run(t, berthHost, strings.NewReader(tt.stdin), tt.args...)
+			norm := func(s string) string { return strings.ReplaceAll(s, "docker", "berth") }
+			if norm(dout.String()) != bout {
+				t.Errorf("stdout differs\ndocker:\n%s\nberth:\n%s", dout.String(), bout)
+			}
+			if norm(derr.String()) != berr || dcode != bcode {
+				t.Errorf("stderr/exit differ\ndocker (%d):\n%s\nberth (%d):\n%s", dcode, derr.String(), bcode, berr)
+			}
+		})
+	}
+}
+
+// parityCase is one CLI invocation with its input.
+type parityCase struct {
+	args  []string
+	stdin string
+}
+
+// containerParityCases are read-only commands, commands that change the
+// seeded state, and failures of both kinds.
+func containerParityCases() []parityCase {
+	return []parityCase{
 		{args: []string{"ps"}},
 		{args: []string{"ps", "-a"}},
 		{args: []string{"ps", "-a", "--no-trunc"}},
@@ -86,30 +120,5 @@ func TestContainerDockerParity(t *testing.T) {
 		{args: []string{"cp", "web:/etc/hostname", "-"}},
 		{args: []string{"cp", "web:/nope", "-"}},
 		{args: []string{"events", "--since", "1h", "--until", "1s", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}"}},
-	}
-	for _, tt := range tests {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			t.Parallel()
-			dockerHost, _ := startContainerDaemon(t, true)
-			berthHost, _ := startContainerDaemon(t, true)
-			cmd := exec.Command(docker, append([]string{"-H", dockerHost}, tt.args...)...)
-			cmd.Env = []string{"DOCKER_CONFIG=" + t.TempDir(), "HOME=" + t.TempDir(), "TZ=UTC"}
-			cmd.Stdin = strings.NewReader(tt.stdin)
-			var dout, derr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &dout, &derr
-			runErr := cmd.Run()
-			dcode := cmd.ProcessState.ExitCode()
-			if runErr != nil && dcode < 0 {
-				t.Fatalf("docker: %v", runErr)
-			}
-			bout, berr, bcode := run(t, berthHost, strings.NewReader(tt.stdin), tt.args...)
-			norm := func(s string) string { return strings.ReplaceAll(s, "docker", "berth") }
-			if norm(dout.String()) != bout {
-				t.Errorf("stdout differs\ndocker:\n%s\nberth:\n%s", dout.String(), bout)
-			}
-			if norm(derr.String()) != berr || dcode != bcode {
-				t.Errorf("stderr/exit differ\ndocker (%d):\n%s\nberth (%d):\n%s", dcode, derr.String(), bcode, berr)
-			}
-		})
 	}
 }

@@ -51,19 +51,11 @@ func runExec(ctx context.Context, e *env, name string, cmdArgs []string, o execO
 	if _, isTerm := terminalFd(e.stdin); !o.detach && o.tty && o.interactive && !isTerm {
 		return errors.New("the input device is not a TTY")
 	}
-	env, err := (&createOptions{env: o.env, envFile: o.envFile}).environment()
+	opts, err := o.createOptions(e, cmdArgs)
 	if err != nil {
 		return err
 	}
-	opts := client.ExecCreateOptions{
-		User: o.user, Privileged: o.privileged, TTY: o.tty, Env: env, WorkingDir: o.workdir, Cmd: cmdArgs,
-		DetachKeys: o.detachKeys, AttachStdin: o.interactive && !o.detach, AttachStdout: !o.detach, AttachStderr: !o.detach,
-	}
-	var size client.ConsoleSize
-	if h, w, ok := e.terminalSize(); o.tty && ok {
-		size = client.ConsoleSize{Height: h, Width: w}
-	}
-	opts.ConsoleSize = size
+	size := opts.ConsoleSize
 	created, err := c.ExecCreate(ctx, name, opts)
 	if err != nil {
 		return err
@@ -100,4 +92,20 @@ func runExec(ctx context.Context, e *env, name string, cmdArgs []string, o execO
 		return err
 	}
 	return exitStatus(ins.ExitCode)
+}
+
+// createOptions is the exec's request; a tty starts at the terminal's size.
+func (o execOptions) createOptions(e *env, cmdArgs []string) (client.ExecCreateOptions, error) {
+	env, err := (&createOptions{env: o.env, envFile: o.envFile}).environment()
+	if err != nil {
+		return client.ExecCreateOptions{}, err
+	}
+	opts := client.ExecCreateOptions{
+		User: o.user, Privileged: o.privileged, TTY: o.tty, Env: env, WorkingDir: o.workdir, Cmd: cmdArgs,
+		DetachKeys: o.detachKeys, AttachStdin: o.interactive && !o.detach, AttachStdout: !o.detach, AttachStderr: !o.detach,
+	}
+	if h, w, ok := e.terminalSize(); o.tty && ok {
+		opts.ConsoleSize = client.ConsoleSize{Height: h, Width: w}
+	}
+	return opts, nil
 }
