@@ -170,18 +170,30 @@ func TestNetworkDefaultBridge(t *testing.T) {
 	id2 := strings.TrimSpace(d.must("run", "-d", "--name", "w2", "busybox", "sleep", "1000"))
 	ip1, ip2 := nth(subnet, 2), nth(subnet, 3)
 
-	var ns struct {
-		IPAddress, Gateway, MacAddress, EndpointID, SandboxKey string
-		IPPrefixLen                                            int
-		Networks                                               map[string]struct {
-			IPAddress, Gateway, MacAddress, NetworkID, EndpointID string
-			IPPrefixLen                                           int
-			Aliases                                               []string
+	// The wire document, as docker clients of every version read it (the
+	// berth CLI's own types no longer carry the deprecated top-level
+	// fields).
+	var doc struct {
+		NetworkSettings struct {
+			IPAddress, Gateway, MacAddress, EndpointID, SandboxKey string
+			IPPrefixLen                                            int
+			Networks                                               map[string]struct {
+				IPAddress, Gateway, MacAddress, NetworkID, EndpointID string
+				IPPrefixLen                                           int
+				Aliases                                               []string
+			}
 		}
 	}
-	if err := json.Unmarshal([]byte(d.inspect("{{json .NetworkSettings}}", "w1")), &ns); err != nil {
+	resp, err := d.get("/v1.51/containers/w1/json")
+	if err != nil {
 		t.Fatal(err)
 	}
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := doc.NetworkSettings
 	bridgeID := strings.TrimSpace(d.must("network", "inspect", "-f", "{{.Id}}", "bridge"))
 	ep := ns.Networks["bridge"]
 	if ns.IPAddress != ip1.String() || ns.Gateway != gw.String() || ns.IPPrefixLen != 24 || ns.MacAddress != mac(ip1) ||
