@@ -85,9 +85,9 @@ func TestNetworkPublishedPorts(t *testing.T) {
 		t.Fatalf("import web: %s", r)
 	}
 	other := hostAddr(t)
-	hp1, hp2, hu := freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "udp")
+	hp1, hp2, hp3, hu := freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "udp")
 	id := strings.TrimSpace(d.must("run", "-d", "--name", "pub", "-p", fmt.Sprintf("%d:80", hp1), "-p", fmt.Sprintf("127.0.0.1:%d:80", hp2),
-		"-p", "80", "-p", fmt.Sprintf("%d:5353/udp", hu), "web"))
+		"-p", fmt.Sprintf("%s:%d:80", other, hp3), "-p", "80", "-p", fmt.Sprintf("%d:5353/udp", hu), "web"))
 	host := id[:12] + "\n"
 
 	portOut := d.must("port", "pub")
@@ -98,7 +98,7 @@ func TestNetworkPublishedPorts(t *testing.T) {
 			random = p
 		}
 	}
-	want := []string{fmt.Sprintf("5353/udp -> 0.0.0.0:%d", hu), fmt.Sprintf("80/tcp -> 0.0.0.0:%d", hp1), "80/tcp -> 0.0.0.0:" + random, fmt.Sprintf("80/tcp -> 127.0.0.1:%d", hp2)}
+	want := []string{fmt.Sprintf("5353/udp -> 0.0.0.0:%d", hu), fmt.Sprintf("80/tcp -> 0.0.0.0:%d", hp1), "80/tcp -> 0.0.0.0:" + random, fmt.Sprintf("80/tcp -> 127.0.0.1:%d", hp2), fmt.Sprintf("80/tcp -> %s:%d", other, hp3)}
 	if random == "" || !sameSet(lines, want) {
 		t.Fatalf("port pub:\n%s\nwant (any order) %q", portOut, want)
 	}
@@ -113,14 +113,18 @@ func TestNetworkPublishedPorts(t *testing.T) {
 	}
 
 	// hp1 and the random port answer on every host address; hp2 only on
-	// 127.0.0.1.
-	for _, addr := range []string{"127.0.0.1:" + strconv.Itoa(hp1), other.String() + ":" + strconv.Itoa(hp1), "127.0.0.1:" + random, other.String() + ":" + random, "127.0.0.1:" + strconv.Itoa(hp2)} {
+	// 127.0.0.1, hp3 only on the other address.
+	for _, addr := range []string{"127.0.0.1:" + strconv.Itoa(hp1), other.String() + ":" + strconv.Itoa(hp1), "127.0.0.1:" + random,
+		other.String() + ":" + random, "127.0.0.1:" + strconv.Itoa(hp2), other.String() + ":" + strconv.Itoa(hp3)} {
 		if got := fetch(t, "http://"+addr+"/hostname"); got != host {
 			t.Errorf("GET %s: %q", addr, got)
 		}
 	}
 	if !refused(other.String() + ":" + strconv.Itoa(hp2)) {
 		t.Errorf("a port published on 127.0.0.1 answers on %s", other)
+	}
+	if !refused("127.0.0.1:" + strconv.Itoa(hp3)) {
+		t.Errorf("a port published on %s answers on 127.0.0.1", other)
 	}
 	udpEcho(t, d.inspect("{{.NetworkSettings.SandboxKey}}", "pub"), 5353)
 	for _, addr := range []string{"127.0.0.1", other.String()} {
