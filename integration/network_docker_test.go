@@ -96,6 +96,11 @@ func TestDockerCLINetworking(t *testing.T) {
 	if got := mustDocker("inspect", "-f", "{{.NetworkSettings.Networks.dnet.IPAddress}}", "dbr"); got != nth(s, 77).String()+"\n" {
 		t.Fatalf("--ip from docker network connect: %q", got)
 	}
+	// Legacy links on the default bridge (the berth CLI has no --link;
+	// the API has them).
+	if got := mustDocker("run", "--rm", "--link", "dbr:db", "--dns", bridgeGW.String(), "busybox", "sh", "-c", "tail -1 /etc/hosts; ping -c1 -W2 db >/dev/null && echo reached"); got != fmt.Sprintf("%s\tdb %s dbr\nreached\n", d.ipOf("dbr"), d.inspect("{{.Id}}", "dbr")[:12]) {
+		t.Fatalf("--link: %q", got)
+	}
 	mustDocker("network", "disconnect", "dnet", "dbr")
 	if r := d.docker("exec", "dbr", "ping", "-c1", "-W1", ip); r.Code == 0 {
 		t.Fatalf("reached dweb after disconnect: %s", r)
