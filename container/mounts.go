@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 
 	"berth/errdefs"
 	"berth/volume"
@@ -22,7 +23,7 @@ type VolumeStore interface {
 	Attach(ctx context.Context, ref string, mps []volume.MountPoint) error
 	Detach(ctx context.Context, ref string, mps []volume.MountPoint, removeAnonymous bool) error
 	Reference(ctx context.Context, ref string, mps []volume.MountPoint, running bool)
-	Mount(ctx context.Context, name, ref string) (string, error)
+	Mount(ctx context.Context, name, ref string, attrs map[string]string) (string, error)
 	Unmount(ctx context.Context, name, ref string) error
 	Populate(ctx context.Context, name, src string) error
 }
@@ -118,38 +119,54 @@ func (s *Service) runtimeMounts(ctx context.Context, rec *Record) ([]specs.Mount
 func (s *Service) mountSource(ctx context.Context, rec *Record, mp *volume.MountPoint) (string, error) {
 	switch mp.Type {
 	case mount.TypeBind:
-		if _, err := os.Stat(mp.Source); errors.Is(err, os.ErrNotExist) && mp.CreateSource {
-			if err := os.MkdirAll(mp.Source, 0o755); err != nil {
-				return "", fmt.Errorf("error while creating mount source path '%s': %w", mp.Source, err)
-			}
-		} else if err != nil {
-			return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "invalid mount config for type \"bind\": bind source path does not exist: %s", mp.Source)
-		}
-		return mp.Source, volume.CheckPropagation(mp.Source, mp.Propagation)
+		return bindSource(mp)
 	case mount.TypeVolume:
-		if s.opts.Volumes == nil {
-			return "", fmt.Errorf("volume %s: volumes are not available: %w", mp.Name, errdefs.ErrFailedPrecondition)
-		}
-		src, err := s.opts.Volumes.Mount(ctx, mp.Name, rec.ID)
-		if err != nil {
-			return "", err
-		}
-		if sub := subpath(mp); sub != "" {
-			return volumeSubpath(src, sub)
-		}
-		if mp.CopyData {
-			image, err := securejoin.SecureJoin(s.rootfs(rec.ID), mp.Destination)
-			if err != nil {
-				return "", err
-			}
-			if err := s.opts.Volumes.Populate(ctx, mp.Name, image); err != nil {
-				return "", err
-			}
-			mp.CopyData = false
-		}
-		return src, nil
+		return s.volumeSource(ctx, rec, mp)
 	}
 	return "", nil
+}
+
+// bindSource checks a bind's source at start; -v makes a missing one.
+func bindSource(mp *volume.MountPoint) (string, error) {
+	if _, err := os.Stat(mp.Source); errors.Is(err, os.ErrNotExist) && mp.CreateSource {
+		if err := os.MkdirAll(mp.Source, 0o755); err != nil {
+			return "", fmt.Errorf("error while creating mount source path '%s': %w", mp.Source, err)
+		}
+	} else if err != nil {
+		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "invalid mount config for type \"bind\": bind source path does not exist: %s", mp.Source)
+	}
+	return mp.Source, volume.CheckPropagation(mp.Source, mp.Propagation)
+}
+
+// volumeSource mounts a volume for the run and, at the container's first
+// start, copies the image's content into it.
+func (s *Service) volumeSource(ctx context.Context, rec *Record, mp *volume.MountPoint) (string, error) {
+	if s.opts.Volumes == nil {
+		return "", fmt.Errorf("volume %s: volumes are not available: %w", mp.Name, errdefs.ErrFailedPrecondition)
+	}
+	src, err := s.opts.Volumes.Mount(ctx, mp.Name, rec.ID, map[string]string{
+		"destination": mp.Destination, "read/write": strconv.FormatBool(mp.RW), "propagation": string(mp.Propagation),
+	})
+	if err != nil {
+		return "", err
+	}
+	image, err := securejoin.SecureJoin(s.rootfs(rec.ID), mp.Destination)
+	if err != nil {
+		return "", err
+	}
+	if fi, err := os.Stat(image); err == nil && !fi.IsDir() {
+		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "cannot mount volume over existing file, file exists %s", image)
+	}
+	if sub := subpath(mp); sub != "" {
+		return volumeSubpath(src, sub)
+	}
+	if mp.CopyData {
+		if err := s.opts.Volumes.Populate(ctx, mp.Name, image); err != nil {
+			return "", err
+		}
+		mp.CopyData = false
+	}
+	return src, nil
 }
 
 func subpath(mp *volume.MountPoint) string {

@@ -99,7 +99,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if d.net, err = newNetwork(ctx, cfg, d.db, log); err != nil {
 		return nil, err
 	}
-	if d.vols, err = volume.New(ctx, volume.Options{DB: d.db, Root: filepath.Join(cfg.DataRoot, "volumes"), Logger: log}); err != nil {
+	if d.vols, err = volume.New(ctx, volume.Options{DB: d.db, Root: filepath.Join(cfg.DataRoot, "volumes"), Events: d.events, Logger: log}); err != nil {
 		return nil, err
 	}
 	if d.ctrs, err = newContainers(cfg, d, log); err != nil {

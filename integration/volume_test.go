@@ -4,9 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // mountsUnder lists what is mounted at or below dir in this (the daemon's)
@@ -195,6 +197,12 @@ func TestVolumeMountFlags(t *testing.T) {
 		t.Fatalf("removing a bind volume touched the host directory: %v", err)
 	}
 
+	// volume-subpath mounts a directory of the volume.
+	d.must("run", "--rm", "-v", "sp:/d", "busybox", "sh", "-c", "mkdir /d/sub && echo in-sub > /d/sub/f")
+	if got := d.must("run", "--rm", "--mount", "type=volume,src=sp,dst=/s,volume-subpath=sub", "busybox", "cat", "/s/f"); got != "in-sub\n" {
+		t.Fatalf("volume-subpath: %q", got)
+	}
+
 	// --mount bind readonly, tmpfs size and mode, --tmpfs.
 	r := d.berth("run", "--rm", "--mount", "type=bind,source="+host+",target=/ro,readonly", "busybox", "touch", "/ro/x")
 	if r.Code != 1 || !strings.Contains(r.Stderr, "Read-only file system") {
@@ -274,6 +282,11 @@ func TestVolumesFromAndPrune(t *testing.T) {
 	if got := d.must("system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"); !strings.Contains(got, "Local Volumes 1 0\n") {
 		t.Fatalf("system df: %q", got)
 	}
+	until := strconv.FormatInt(time.Now().Unix()+1, 10)
+	got := d.must("events", "--since", "1", "--until", until, "--filter", "type=volume", "--filter", "volume=keep", "--format", "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.destination}}")
+	if got != "create keep <no value>\nmount keep /keep\nunmount keep <no value>\nmount keep /keep\nunmount keep <no value>\ndestroy keep <no value>\n" {
+		t.Fatalf("volume events:\n%s", got)
+	}
 }
 
 // TestVolumeErrors checks each bad input's message, and that a refused
@@ -310,6 +323,8 @@ func TestVolumeErrors(t *testing.T) {
 		{[]string{"run", "--rm", "-v", "v1:/data:rw,ro", "busybox", "true"}, 125, "invalid mode: rw,ro"},
 		{[]string{"volume", "create", "-o", "size=1g", "sized"}, 1, "Error response from daemon: create sized: quota size requested but no quota support"},
 		{[]string{"volume", "inspect", "nope"}, 1, "Error response from daemon: get nope: no such volume"},
+		{[]string{"run", "--rm", "-v", "/etc/passwd", "busybox", "true"}, 125, "cannot mount volume over existing file, file exists "},
+		{[]string{"run", "--rm", "--mount", "type=volume,source=used,target=/u,volume-subpath=nope", "busybox", "true"}, 127, "cannot access path "},
 		{[]string{"run", "--rm", "--mount", "type=volume,source=broken,target=/b,volume-opt=type=none,volume-opt=device=/no/such/dir,volume-opt=o=bind", "busybox", "true"}, 127,
 			"failed to mount local volume"},
 	}

@@ -6,12 +6,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"berth/errdefs"
 
+	eventtypes "github.com/moby/moby/api/types/events"
 	volumetypes "github.com/moby/moby/api/types/volume"
 )
 
@@ -192,6 +194,9 @@ func (s *Service) VolumesPrune(ctx context.Context, filters map[string][]string)
 		}
 		report.VolumesDeleted = append(report.VolumesDeleted, r.Name)
 		report.SpaceReclaimed += uint64(max(size, 0))
+	}
+	if s.events != nil {
+		s.events.Publish(eventtypes.VolumeEventType, eventtypes.ActionPrune, "", map[string]string{"reclaimed": strconv.FormatUint(report.SpaceReclaimed, 10)})
 	}
 	return report, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"berth/errdefs"
 
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
 )
 
@@ -143,8 +144,9 @@ func (s *Service) Reference(ctx context.Context, ref string, mps []MountPoint, r
 
 // Mount makes a volume ready for a starting container, mounting its
 // device when it has one and is not mounted yet, and returns its host
-// directory.
-func (s *Service) Mount(ctx context.Context, name, ref string) (string, error) {
+// directory. attrs are the mount event's (destination, read/write,
+// propagation).
+func (s *Service) Mount(ctx context.Context, name, ref string, attrs map[string]string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.get(name)
@@ -158,6 +160,7 @@ func (s *Service) Mount(ctx context.Context, name, ref string) (string, error) {
 		return "", err
 	}
 	add(s.active, name, ref)
+	s.publish(name, eventtypes.ActionMount, withLabel(attrs, "container", ref))
 	return s.Path(name), nil
 }
 
@@ -166,7 +169,17 @@ func (s *Service) Mount(ctx context.Context, name, ref string) (string, error) {
 func (s *Service) Unmount(ctx context.Context, name, ref string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.active[name][ref] {
+		return s.unmountIfUnused(name)
+	}
 	drop(s.active, name, ref)
+	s.publish(name, eventtypes.ActionUnmount, map[string]string{"container": ref})
+	return s.unmountIfUnused(name)
+}
+
+// unmountIfUnused unmounts a volume's device once no running container
+// uses it; s.mu is held.
+func (s *Service) unmountIfUnused(name string) error {
 	if len(s.active[name]) > 0 {
 		return nil
 	}

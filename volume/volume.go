@@ -45,8 +45,10 @@ import (
 	"time"
 
 	"berth/errdefs"
+	"berth/events"
 	"berth/mount"
 
+	eventtypes "github.com/moby/moby/api/types/events"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -59,7 +61,8 @@ const AnonymousLabel = "com.docker.volume.anonymous"
 // Options configures a Service.
 type Options struct {
 	DB     *bolt.DB
-	Root   string // <data-root>/volumes
+	Root   string      // <data-root>/volumes
+	Events *events.Bus // nil: no events
 	Logger *slog.Logger
 }
 
@@ -68,9 +71,10 @@ type Options struct {
 // mount and unmount calls so that a volume can never be removed between
 // being found and being referenced.
 type Service struct {
-	db   *bolt.DB
-	root string
-	log  *slog.Logger
+	db     *bolt.DB
+	root   string
+	events *events.Bus
+	log    *slog.Logger
 
 	mu     sync.Mutex
 	refs   map[string]map[string]bool // volume -> container IDs using it
@@ -105,7 +109,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("volume store: %w", err)
 	}
-	s := &Service{db: opts.DB, root: opts.Root, log: opts.Logger,
+	s := &Service{db: opts.DB, root: opts.Root, events: opts.Events, log: opts.Logger,
 		refs: map[string]map[string]bool{}, active: map[string]map[string]bool{}, mounted: map[string]bool{}}
 	ents, err := os.ReadDir(opts.Root)
 	if err != nil {
@@ -225,6 +229,7 @@ func (s *Service) create(name, driver string, opts, labels map[string]string) (*
 		s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketVolumes).Delete([]byte(name)) })
 		return nil, false, fmt.Errorf("create %s: %w", name, err)
 	}
+	s.publish(name, eventtypes.ActionCreate, nil)
 	return r, true, nil
 }
 
@@ -276,7 +281,21 @@ func (s *Service) remove(name string) error {
 	if err := s.purge(trash); err != nil {
 		s.log.Warn("delete removed volume's data", "volume", name, "err", err)
 	}
+	s.publish(name, eventtypes.ActionDestroy, nil)
 	return nil
+}
+
+// publish sends a volume event with Docker's attributes (the driver, plus
+// extra).
+func (s *Service) publish(name string, action eventtypes.Action, extra map[string]string) {
+	if s.events == nil {
+		return
+	}
+	attrs := map[string]string{"driver": DefaultDriver}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	s.events.Publish(eventtypes.VolumeEventType, action, name, attrs)
 }
 
 // purge deletes a renamed-away volume directory, never reaching through

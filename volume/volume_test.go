@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"berth/errdefs"
+	"berth/events"
 	"berth/testutil"
 
 	"github.com/moby/moby/api/types/mount"
@@ -16,9 +18,10 @@ import (
 )
 
 type fixture struct {
-	root string
-	db   *bolt.DB
-	svc  *Service
+	root   string
+	db     *bolt.DB
+	events *events.Bus
+	svc    *Service
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -29,7 +32,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	f := &fixture{root: root, db: db}
+	f := &fixture{root: root, db: db, events: events.New()}
 	f.svc = f.open(t)
 	return f
 }
@@ -37,7 +40,7 @@ func newFixture(t *testing.T) *fixture {
 // open starts a Service on the fixture's store, as a daemon restart does.
 func (f *fixture) open(t *testing.T) *Service {
 	t.Helper()
-	svc, err := New(context.Background(), Options{DB: f.db, Root: filepath.Join(f.root, "volumes")})
+	svc, err := New(context.Background(), Options{DB: f.db, Root: filepath.Join(f.root, "volumes"), Events: f.events})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,14 +321,14 @@ func TestLocalDriverMounts(t *testing.T) {
 	if mounted("tmp1") || mounted("bind1") {
 		t.Fatal("mounted before first use")
 	}
-	p, err := f.svc.Mount(ctx, "tmp1", "c1")
+	p, err := f.svc.Mount(ctx, "tmp1", "c1", nil)
 	if err != nil || !mounted("tmp1") {
 		t.Fatalf("first use: %v", err)
 	}
 	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o750 {
 		t.Fatalf("tmpfs options not applied: %v", fi.Mode())
 	}
-	if _, err := f.svc.Mount(ctx, "tmp1", "c2"); err != nil {
+	if _, err := f.svc.Mount(ctx, "tmp1", "c2", nil); err != nil {
 		t.Fatal(err)
 	}
 	f.svc.Unmount(ctx, "tmp1", "c1")
@@ -336,7 +339,7 @@ func TestLocalDriverMounts(t *testing.T) {
 	if mounted("tmp1") {
 		t.Fatal("still mounted after the last user stopped")
 	}
-	if p, err := f.svc.Mount(ctx, "bind1", "c1"); err != nil || !fileExists(filepath.Join(p, "precious")) {
+	if p, err := f.svc.Mount(ctx, "bind1", "c1", nil); err != nil || !fileExists(filepath.Join(p, "precious")) {
 		t.Fatalf("bind volume: %v", err)
 	}
 	// A restarted daemon finds the volume still mounted but unused:
@@ -348,9 +351,18 @@ func TestLocalDriverMounts(t *testing.T) {
 	if !fileExists(filepath.Join(host, "precious")) {
 		t.Fatal("removing a bind volume deleted the bound directory's content")
 	}
-	_, err = f.svc.Mount(ctx, "broken", "c1")
+	_, err = f.svc.Mount(ctx, "broken", "c1", nil)
 	if err == nil || !strings.Contains(err.Error(), "failed to mount local volume") || mounted("broken") {
 		t.Fatalf("broken device: %v", err)
+	}
+	past, _, _ := f.events.Events(ctx, time.Unix(1, 0), time.Now(), map[string][]string{"volume": {"tmp1", "bind1"}})
+	var got []string
+	for _, m := range past {
+		got = append(got, string(m.Action)+" "+m.Actor.ID+" "+m.Actor.Attributes["container"])
+	}
+	want := "create tmp1 ,create bind1 ,mount tmp1 c1,mount tmp1 c2,unmount tmp1 c1,unmount tmp1 c2,mount bind1 c1,destroy bind1 "
+	if strings.Join(got, ",") != want {
+		t.Fatalf("events:\n%s\nwant\n%s", strings.Join(got, ","), want)
 	}
 }
 
