@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -155,6 +156,72 @@ func TestEventsStreams(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("no event for %s", name)
+		}
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+}
+
+// TestLogsFollow follows a running container's log until it exits.
+func TestLogsFollow(t *testing.T) {
+	t.Parallel()
+	host, ctrs := startContainerDaemon(t, false)
+	cfg := &container.Config{Image: "busybox", Cmd: []string{"cat"}, OpenStdin: true, StdinOnce: true}
+	if _, err := ctrs.ContainerCreate(context.Background(), berthcontainer.CreateOptions{Name: "echoer", Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	in, w := io.Pipe()
+	attached := make(chan int, 1)
+	go func() {
+		attached <- Main([]string{"-H", host, "start", "-a", "-i", "echoer"}, in, io.Discard, io.Discard)
+	}()
+	waitFor(t, "the container to run", running(ctrs, "echoer"))
+	cmd, out, _ := cliProcess(t, "-H", host, "logs", "-f", "echoer")
+	for _, line := range []string{"one\n", "two\n"} {
+		if _, err := w.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 1)
+		go func() {
+			l, _ := out.ReadString('\n')
+			got <- l
+		}()
+		select {
+		case l := <-got:
+			if l != line {
+				t.Fatalf("followed %q, want %q", l, line)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("logs -f did not show %q", line)
+		}
+	}
+	w.Close() // the end of stdin ends cat, and with it the followed log
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("logs -f after the exit: %v", err)
+	}
+	if code := <-attached; code != 0 {
+		t.Errorf("start -a -i: exit %d", code)
+	}
+}
+
+// TestStatsStreams redraws the stats table until stopped.
+func TestStatsStreams(t *testing.T) {
+	t.Parallel()
+	host, _ := startContainerDaemon(t, true)
+	cmd, out, _ := cliProcess(t, "-H", host, "stats", "--format", "{{.Name}} {{.PIDs}}")
+	for i := 0; i < 2; i++ {
+		got := make(chan string, 1)
+		go func() {
+			l, _ := out.ReadString('\n')
+			got <- l
+		}()
+		select {
+		case l := <-got:
+			if l != "web 1\n" {
+				t.Fatalf("stats line %q", l)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no stats")
 		}
 	}
 	_ = cmd.Process.Kill()
