@@ -151,11 +151,11 @@ func TestDirectivesStopAtFirstOtherLine(t *testing.T) {
 		escape rune
 	}{
 		{"# escape=`\nFROM a\n", '`'},
-		{"\n# escape=`\nFROM a\n", '\\'},             // a blank line ends directives
-		{"# comment\n# escape=`\nFROM a\n", '\\'},    // so does a comment
-		{"# unknown=1\n# escape=`\nFROM a\n", '\\'},  // an unknown directive is a comment
-		{"#ESCAPE = `\nFROM a\n", '`'},               // case and blanks do not matter
-		{"FROM a\n# escape=`\nRUN x\n", '\\'},        // too late
+		{"\n# escape=`\nFROM a\n", '\\'},            // a blank line ends directives
+		{"# comment\n# escape=`\nFROM a\n", '\\'},   // so does a comment
+		{"# unknown=1\n# escape=`\nFROM a\n", '\\'}, // an unknown directive is a comment
+		{"#ESCAPE = `\nFROM a\n", '`'},              // case and blanks do not matter
+		{"FROM a\n# escape=`\nRUN x\n", '\\'},       // too late
 		{"# syntax=docker/dockerfile:1\n# escape=`\nFROM a\n", '`'},
 	}
 	for _, tt := range tests {
