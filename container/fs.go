@@ -136,7 +136,7 @@ func pathStat(full, name string) (container.PathStat, error) {
 // ContainerStatPath is HEAD /containers/{id}/archive.
 func (s *Service) ContainerStatPath(ctx context.Context, name, p string) (container.PathStat, error) {
 	var st container.PathStat
-	err := s.withRootfs(ctx, name, func(root string) error {
+	err := s.withVolumes(ctx, name, func(root string) error {
 		full, err := resolveIn(root, p)
 		if err != nil {
 			return err
@@ -157,7 +157,7 @@ func (s *Service) ContainerArchivePath(ctx context.Context, name, p string) (io.
 	stc := make(chan container.PathStat, 1)
 	go func() {
 		sent := false
-		err := s.withRootfs(ctx, name, func(root string) error {
+		err := s.withVolumes(ctx, name, func(root string) error {
 			full, err := resolveIn(root, p)
 			if err != nil {
 				return err
@@ -251,7 +251,7 @@ func writeEntry(tw *tar.Writer, full, name string, fi os.FileInfo) error {
 // ContainerExtractToDir is `cp - CONTAINER:dir`: a tar unpacked into a
 // directory of the container, confined to its root filesystem.
 func (s *Service) ContainerExtractToDir(ctx context.Context, name, p string, opts CopyToOptions, content io.Reader) error {
-	return s.withRootfs(ctx, name, func(root string) error {
+	return s.withVolumes(ctx, name, func(root string) error {
 		dir, err := securejoin.SecureJoin(root, p)
 		if err != nil {
 			return err

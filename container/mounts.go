@@ -5,16 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"berth/errdefs"
+	berthmount "berth/mount"
 	"berth/volume"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // VolumeStore is what containers need of the volume service: volumes made
@@ -221,4 +225,113 @@ func wireMounts(mps []volume.MountPoint) []container.MountPoint {
 		out = append(out, mp.Wire())
 	}
 	return out
+}
+
+// withVolumes is withRootfs for `cp`: the container's volumes and binds
+// are laid over a private copy of its root filesystem, so that a copy
+// into or out of a volume's path reads and writes the volume, as in the
+// container, and never the writable layer beneath it. The copy of the
+// root is private, so these mounts never reach the running container.
+func (s *Service) withVolumes(ctx context.Context, name string, fn func(root string) error) error {
+	e, err := s.lookup(name)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	id, mps := e.rec.ID, slices.Clone(e.rec.Mounts)
+	e.mu.Unlock()
+	if len(mps) == 0 {
+		return s.withRootfs(ctx, name, fn)
+	}
+	return s.withRootfs(ctx, name, func(root string) error {
+		tmp, err := os.MkdirTemp("", "berth-cp-")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp)
+		if err := unix.Mount(root, tmp, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("container %s: %w", id, err)
+		}
+		// Unmount the binds before the volumes they show are released.
+		release := func() {}
+		defer func() {
+			berthmount.UnmountAll(tmp)
+			release()
+		}()
+		if err := unix.Mount("", tmp, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("container %s: %w", id, err)
+		}
+		release, err = s.overlayMounts(ctx, id, tmp, mps)
+		if err != nil {
+			return err
+		}
+		return fn(tmp)
+	})
+}
+
+// overlayMounts binds each volume and bind source at its destination
+// under root, parents first; tmpfs mounts exist only inside a running
+// container and are left out. release gives the volumes back; the caller
+// unmounts root's binds first.
+func (s *Service) overlayMounts(ctx context.Context, id, root string, mps []volume.MountPoint) (release func(), err error) {
+	slices.SortStableFunc(mps, func(a, b volume.MountPoint) int {
+		return strings.Count(a.Destination, "/") - strings.Count(b.Destination, "/")
+	})
+	ref := "cp-" + id
+	var used []string
+	release = func() {
+		for _, n := range used {
+			s.opts.Volumes.Unmount(context.WithoutCancel(ctx), n, ref)
+		}
+	}
+	for _, mp := range mps {
+		src := mp.Source
+		switch {
+		case mp.Type == mount.TypeVolume && s.opts.Volumes != nil:
+			p, err := s.opts.Volumes.Mount(ctx, mp.Name, ref, nil)
+			if err != nil {
+				return release, err
+			}
+			used = append(used, mp.Name)
+			if src = p; subpath(&mp) != "" {
+				if src, err = volumeSubpath(p, subpath(&mp)); err != nil {
+					return release, err
+				}
+			}
+		case mp.Type != mount.TypeBind:
+			continue
+		}
+		if err := bindInto(root, src, mp); err != nil {
+			return release, err
+		}
+	}
+	return release, nil
+}
+
+// bindInto mounts src at mp's destination inside root, making the mount
+// point when the container never ran (as its start would).
+func bindInto(root, src string, mp volume.MountPoint) error {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", mp.Destination, err)
+	}
+	target, err := securejoin.SecureJoin(root, mp.Destination)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(target); errors.Is(err, os.ErrNotExist) {
+		if fi.IsDir() {
+			err = os.MkdirAll(target, 0o755)
+		} else if err = os.MkdirAll(filepath.Dir(target), 0o755); err == nil {
+			err = os.WriteFile(target, nil, 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("mount %s: %w", mp.Destination, err)
+		}
+	}
+	opts := []string{"rbind"}
+	if !mp.RW {
+		opts = append(opts, "ro")
+	}
+	return berthmount.Mount{Type: "bind", Source: src, Options: opts}.Mount(target)
 }

@@ -426,3 +426,44 @@ func TestDockerCLIVolumes(t *testing.T) {
 		t.Fatalf("docker system df: %s", r)
 	}
 }
+
+// TestVolumeCp copies into and out of volume and bind paths of a running
+// and a stopped container: the copy goes to the volume, as the container
+// sees it, never to the writable layer under the mount point.
+func TestVolumeCp(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	host := t.TempDir()
+	src := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(src, []byte("copied\n"), 0o644)
+	d.must("run", "-d", "--name", "live", "-v", "cpvol:/data", "-v", host+":/h", "-v", "rovol:/ro:ro",
+		"--mount", "type=volume,source=fast,target=/fast,volume-opt=type=tmpfs,volume-opt=device=tmpfs", "busybox", "sleep", "1000")
+	for _, dst := range []string{"live:/data/", "live:/h/", "live:/fast/"} {
+		d.must("cp", src, dst)
+	}
+	if got := d.must("exec", "live", "cat", "/data/in.txt", "/h/in.txt", "/fast/in.txt"); got != "copied\ncopied\ncopied\n" {
+		t.Fatalf("inside the container: %q", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(host, "in.txt")); string(b) != "copied\n" {
+		t.Fatalf("bind source: %q", b)
+	}
+	if r := d.berth("cp", src, "live:/ro/"); r.Code == 0 {
+		t.Fatalf("cp into a read-only volume: %s", r)
+	}
+	if diff := d.must("diff", "live"); strings.Contains(diff, "in.txt") {
+		t.Fatalf("cp wrote into the writable layer:\n%s", diff)
+	}
+	if m := mountsUnder(t, filepath.Join(d.DataRoot, "containers")); len(m) != 1 {
+		t.Fatalf("cp left mounts behind: %v", m) // only the live rootfs
+	}
+	d.must("stop", "-t", "0", "live")
+	out := t.TempDir()
+	d.must("cp", "live:/data/in.txt", out)
+	if b, _ := os.ReadFile(filepath.Join(out, "in.txt")); string(b) != "copied\n" {
+		t.Fatalf("cp out of a stopped container's volume: %q", b)
+	}
+	if m := mountsUnder(t, d.DataRoot); len(m) != 0 {
+		t.Fatalf("left mounted: %v", m)
+	}
+}

@@ -144,8 +144,9 @@ func (s *Service) Reference(ctx context.Context, ref string, mps []MountPoint, r
 
 // Mount makes a volume ready for a starting container, mounting its
 // device when it has one and is not mounted yet, and returns its host
-// directory. attrs are the mount event's (destination, read/write,
-// propagation).
+// directory. attrs, when not nil, are published as the mount event's
+// (destination, read/write, propagation); a nil one is a mount for the
+// daemon's own use (cp), which Docker does not announce.
 func (s *Service) Mount(ctx context.Context, name, ref string, attrs map[string]string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -160,7 +161,11 @@ func (s *Service) Mount(ctx context.Context, name, ref string, attrs map[string]
 		return "", err
 	}
 	add(s.active, name, ref)
-	s.publish(name, eventtypes.ActionMount, withLabel(attrs, "container", ref))
+	if attrs != nil {
+		s.publish(name, eventtypes.ActionMount, withLabel(attrs, "container", ref))
+	} else {
+		s.active[name][ref] = false // not announced, see Unmount
+	}
 	return s.Path(name), nil
 }
 
@@ -169,11 +174,14 @@ func (s *Service) Mount(ctx context.Context, name, ref string, attrs map[string]
 func (s *Service) Unmount(ctx context.Context, name, ref string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.active[name][ref] {
+	announced, ok := s.active[name][ref]
+	if !ok {
 		return s.unmountIfUnused(name)
 	}
 	drop(s.active, name, ref)
-	s.publish(name, eventtypes.ActionUnmount, map[string]string{"container": ref})
+	if announced {
+		s.publish(name, eventtypes.ActionUnmount, map[string]string{"container": ref})
+	}
 	return s.unmountIfUnused(name)
 }
 

@@ -76,9 +76,11 @@ type Service struct {
 	events *events.Bus
 	log    *slog.Logger
 
-	mu     sync.Mutex
-	refs   map[string]map[string]bool // volume -> container IDs using it
-	active map[string]map[string]bool // volume -> running containers
+	mu   sync.Mutex
+	refs map[string]map[string]bool // volume -> container IDs using it
+	// active maps a volume to the running containers (and cp operations)
+	// that have it mounted; the value says whether its mount was announced.
+	active map[string]map[string]bool
 	// mounted records which volumes with options this daemon mounted (or
 	// found mounted) at _data.
 	mounted map[string]bool

@@ -321,14 +321,14 @@ func TestLocalDriverMounts(t *testing.T) {
 	if mounted("tmp1") || mounted("bind1") {
 		t.Fatal("mounted before first use")
 	}
-	p, err := f.svc.Mount(ctx, "tmp1", "c1", nil)
+	p, err := f.svc.Mount(ctx, "tmp1", "c1", map[string]string{})
 	if err != nil || !mounted("tmp1") {
 		t.Fatalf("first use: %v", err)
 	}
 	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o750 {
 		t.Fatalf("tmpfs options not applied: %v", fi.Mode())
 	}
-	if _, err := f.svc.Mount(ctx, "tmp1", "c2", nil); err != nil {
+	if _, err := f.svc.Mount(ctx, "tmp1", "c2", map[string]string{}); err != nil {
 		t.Fatal(err)
 	}
 	f.svc.Unmount(ctx, "tmp1", "c1")
@@ -339,7 +339,7 @@ func TestLocalDriverMounts(t *testing.T) {
 	if mounted("tmp1") {
 		t.Fatal("still mounted after the last user stopped")
 	}
-	if p, err := f.svc.Mount(ctx, "bind1", "c1", nil); err != nil || !fileExists(filepath.Join(p, "precious")) {
+	if p, err := f.svc.Mount(ctx, "bind1", "c1", map[string]string{}); err != nil || !fileExists(filepath.Join(p, "precious")) {
 		t.Fatalf("bind volume: %v", err)
 	}
 	// A restarted daemon finds the volume still mounted but unused:
@@ -351,9 +351,16 @@ func TestLocalDriverMounts(t *testing.T) {
 	if !fileExists(filepath.Join(host, "precious")) {
 		t.Fatal("removing a bind volume deleted the bound directory's content")
 	}
-	_, err = f.svc.Mount(ctx, "broken", "c1", nil)
+	_, err = f.svc.Mount(ctx, "broken", "c1", map[string]string{})
 	if err == nil || !strings.Contains(err.Error(), "failed to mount local volume") || mounted("broken") {
 		t.Fatalf("broken device: %v", err)
+	}
+	// The daemon's own use (cp) mounts and unmounts without events.
+	if _, err := f.svc.Mount(ctx, "tmp1", "cp-1", nil); err != nil || !mounted("tmp1") {
+		t.Fatalf("mount for cp: %v", err)
+	}
+	if err := f.svc.Unmount(ctx, "tmp1", "cp-1"); err != nil || mounted("tmp1") {
+		t.Fatalf("unmount after cp: %v", err)
 	}
 	past, _, _ := f.events.Events(ctx, time.Unix(1, 0), time.Now(), map[string][]string{"volume": {"tmp1", "bind1"}})
 	var got []string
