@@ -35,7 +35,9 @@ func (s *Service) ContainerAttach(ctx context.Context, name string, streams Atta
 	// Read what is needed now: a start hands us the shim while holding
 	// e.mu and waits until we attached, so we must not take e.mu after.
 	e.mu.Lock()
-	stdinOnce := e.rec.Config.StdinOnce
+	// With a tty, the end of input comes through the terminal: stdin is
+	// closed on the client's EOF only for StdinOnce without one (dockerd).
+	stdinOnce := e.rec.Config.StdinOnce && !e.rec.Config.Tty
 	rec := e.rec
 	e.mu.Unlock()
 	shim, done, err := s.shimForAttach(ctx, e, streams.Attached)
@@ -93,7 +95,7 @@ func (s *Service) shimForAttach(ctx context.Context, e *entry, queued func()) (*
 		shim := e.shim
 		e.mu.Unlock()
 		return shim, nil, nil
-	case e.rec.State.Status != StatusCreated && e.rec.State.Status != StatusRestarting:
+	case e.rec.State.Status == StatusRemoving || e.rec.State.Status == StatusDead:
 		e.mu.Unlock()
 		return nil, nil, errdefs.Errorf(errdefs.ErrConflict, "You cannot attach to a stopped container, start it first")
 	}

@@ -263,7 +263,8 @@ func (s *Service) ContainerWait(ctx context.Context, name string, condition cont
 		}
 		e.mu.Lock()
 		resp := container.WaitResponse{StatusCode: int64(e.rec.State.ExitCode)}
-		if e.rec.State.Error != "" {
+		// As dockerd: a removal is not an error to report to the waiter.
+		if e.rec.State.Error != "" && condition != container.WaitConditionRemoved {
 			resp.Error = &container.WaitExitError{Message: e.rec.State.Error}
 		}
 		e.mu.Unlock()

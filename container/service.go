@@ -196,4 +196,7 @@ func (s *Service) ImageUsers(ctx context.Context, imageID string) ([]string, boo
 }
 
 func (s *Service) containerDir(id string) string { return filepath.Join(s.opts.Root, id) }
-func (s *Service) shimDir(id string) string      { return filepath.Join(s.opts.ExecRoot, "shims", id) }
+
+// shimDir is named by half the ID (128 bits, still unique) so that the
+// sockets inside stay under the 108-byte limit of unix socket paths.
+func (s *Service) shimDir(id string) string { return filepath.Join(s.opts.ExecRoot, "shims", id[:32]) }

@@ -14,6 +14,7 @@ import (
 	"berth/container/spec"
 
 	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
 )
 
 // ContainerStats samples the container's cgroup and network counters. The
@@ -59,6 +60,10 @@ func (s *Service) sample(rec *Record) container.StatsResponse {
 		readV1(&st, cg)
 	}
 	st.Networks = netStats(rec.State.Pid)
+	// No limit reads as a huge number; docker shows the host's memory.
+	if total := hostMemory(); st.MemoryStats.Limit == 0 || st.MemoryStats.Limit > total {
+		st.MemoryStats.Limit = total
+	}
 	return st
 }
 
@@ -178,4 +183,13 @@ func netStats(pid int) map[string]container.NetworkStats {
 			TxBytes: n(8), TxPackets: n(9), TxErrors: n(10), TxDropped: n(11)}
 	}
 	return out
+}
+
+// hostMemory is the machine's RAM in bytes.
+func hostMemory() uint64 {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil {
+		return 0
+	}
+	return uint64(si.Totalram) * uint64(si.Unit)
 }
