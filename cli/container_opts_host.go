@@ -286,7 +286,7 @@ func setMountField(m *mount.Mount, key, val string, hasVal bool) error {
 	case "type":
 		m.Type = mount.Type(strings.ToLower(val))
 	case "source", "src":
-		m.Source = val
+		m.Source = absoluteMountSource(val)
 	case "target", "destination", "dst":
 		m.Target = val
 	case "readonly", "ro":

@@ -320,6 +320,18 @@ func setVolumeField(v *mount.VolumeOptions, key, val string) {
 	}
 }
 
+// absoluteMountSource makes a --mount source of "." or "./..." absolute,
+// as the docker CLI does.
+func absoluteMountSource(src string) string {
+	if src != "." && !strings.HasPrefix(src, "./") {
+		return src
+	}
+	if abs, err := filepath.Abs(src); err == nil {
+		return abs
+	}
+	return src
+}
+
 // absoluteBindSource makes a -v source that starts with "." absolute, as
 // the docker CLI does, so `-v ./src:/src` binds the directory instead of
 // naming a volume "./src".

@@ -142,4 +142,9 @@ func TestAbsoluteBindSource(t *testing.T) {
 			t.Errorf("absoluteBindSource(%q) = %q, want %q", in, got, want)
 		}
 	}
+	for in, want := range map[string]string{"./src": abs, ".": filepath.Dir(abs), "rel": "rel", "/abs": "/abs", ".hidden": ".hidden"} {
+		if got := absoluteMountSource(in); got != want {
+			t.Errorf("absoluteMountSource(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

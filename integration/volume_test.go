@@ -416,6 +416,26 @@ func TestDockerCLIVolumes(t *testing.T) {
 			t.Errorf("%v differs:\nberth: %s\ndocker: %s", args, b, k)
 		}
 	}
+	// Copy-up, --volumes-from and rm -v through the docker CLI.
+	if r := d.docker("run", "--name", "dseed", "busybox", "sh", "-c", "mkdir /data && echo seeded > /data/f"); r.Code != 0 {
+		t.Fatalf("docker run: %s", r)
+	}
+	if r := d.docker("commit", "-c", "VOLUME /data", "dseed", "dvol:1"); r.Code != 0 {
+		t.Fatalf("docker commit: %s", r)
+	}
+	if r := d.docker("run", "--name", "dk", "dvol:1", "cat", "/data/f"); r.Stdout != "seeded\n" {
+		t.Fatalf("docker run of an image with a VOLUME: %s", r)
+	}
+	if r := d.docker("run", "--rm", "--volumes-from", "dk:ro", "busybox", "sh", "-c", "cat /data/f; touch /data/x"); r.Code != 1 || r.Stdout != "seeded\n" {
+		t.Fatalf("docker run --volumes-from: %s", r)
+	}
+	before := len(strings.Fields(d.docker("volume", "ls", "-q").Stdout))
+	if r := d.docker("rm", "-v", "dk"); r.Code != 0 {
+		t.Fatalf("docker rm -v: %s", r)
+	}
+	if after := len(strings.Fields(d.docker("volume", "ls", "-q").Stdout)); after != before-1 {
+		t.Fatalf("docker rm -v: %d volumes, was %d", after, before)
+	}
 	if r := d.docker("rm", "-v", "holder"); r.Code != 0 {
 		t.Fatalf("docker rm -v: %s", r)
 	}
