@@ -101,6 +101,18 @@ func TestDockerCLINetworking(t *testing.T) {
 	if got := mustDocker("run", "--rm", "--link", "dbr:db", "--dns", bridgeGW.String(), "busybox", "sh", "-c", "tail -1 /etc/hosts; ping -c1 -W2 db >/dev/null && echo reached"); got != fmt.Sprintf("%s\tdb %s dbr\nreached\n", d.ipOf("dbr"), d.inspect("{{.Id}}", "dbr")[:12]) {
 		t.Fatalf("--link: %q", got)
 	}
+	// The network modes and /etc flags print the same through both CLIs.
+	for _, args := range [][]string{
+		{"run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"},
+		{"run", "--rm", "--network", "host", "busybox", "hostname"},
+		{"run", "--rm", "--network", "container:dbr", "busybox", "sh", "-c", "hostname; ip -o -4 addr show eth0 | cut -d' ' -f7"},
+		{"run", "--rm", "--hostname", "hh", "--add-host", "x.test:10.3.3.3", "--dns", "10.9.9.9", "--dns-search", "s.test", "busybox", "sh", "-c", "hostname; grep -v 172. /etc/hosts; grep -v '^#' /etc/resolv.conf"},
+	} {
+		b, k := d.berth(args...), d.docker(args...)
+		if b.Code != 0 || b.Stdout != k.Stdout || b.Code != k.Code {
+			t.Errorf("%v differs:\nberth: %s\ndocker: %s", args, b, k)
+		}
+	}
 	mustDocker("network", "disconnect", "dnet", "dbr")
 	if r := d.docker("exec", "dbr", "ping", "-c1", "-W1", ip); r.Code == 0 {
 		t.Fatalf("reached dweb after disconnect: %s", r)
