@@ -14,6 +14,7 @@ import (
 // value of a key may.
 type listFilter struct {
 	status, names, ids, labels, exited []string
+	volumes                            []string        // names or destinations
 	ancestors                          map[string]bool // image IDs
 	before, since                      time.Time
 }
@@ -37,6 +38,8 @@ func (s *Service) newFilter(ctx context.Context, in map[string][]string) (*listF
 			f.ids = vals
 		case "label":
 			f.labels = vals
+		case "volume":
+			f.volumes = vals
 		case "exited":
 			for _, v := range vals {
 				if _, err := strconv.Atoi(v); err != nil {
@@ -99,6 +102,7 @@ func (f *listFilter) match(rec *Record) bool {
 			return rec.State.Status == StatusExited && strconv.Itoa(rec.State.ExitCode) == v
 		}) &&
 		(f.ancestors == nil || f.ancestors[rec.Image]) &&
+		anyOf(f.volumes, func(v string) bool { return usesVolume(rec.Mounts, v) }) &&
 		(f.before.IsZero() || rec.Created.Before(f.before)) &&
 		(f.since.IsZero() || rec.Created.After(f.since))
 }

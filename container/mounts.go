@@ -335,3 +335,9 @@ func bindInto(root, src string, mp volume.MountPoint) error {
 	}
 	return berthmount.Mount{Type: "bind", Source: src, Options: opts}.Mount(target)
 }
+
+// usesVolume is ps's volume filter: a mount with that volume name or
+// destination.
+func usesVolume(mps []volume.MountPoint, v string) bool {
+	return slices.ContainsFunc(mps, func(mp volume.MountPoint) bool { return mp.Name == v || mp.Destination == v })
+}

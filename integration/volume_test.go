@@ -65,6 +65,14 @@ func TestVolumeNamedAndBind(t *testing.T) {
 	if got := d.must("ps", "-a", "--filter", "name=writer", "--format", "{{.Mounts}} {{.LocalVolumes}}"); got != "dbdata 1\n" {
 		t.Fatalf("ps mounts: %q", got)
 	}
+	for _, f := range []string{"volume=dbdata", "volume=/data"} {
+		if got := d.must("ps", "-aq", "--filter", f); got != id[:12]+"\n" {
+			t.Fatalf("ps --filter %s: %q", f, got)
+		}
+	}
+	if got := d.must("ps", "-aq", "--filter", "volume=other"); got != "" {
+		t.Fatalf("ps --filter volume=other: %q", got)
+	}
 	r := d.berth("volume", "rm", "dbdata")
 	if r.Code != 1 || r.Stderr != "Error response from daemon: remove dbdata: volume is in use - ["+id+"]\n" {
 		t.Fatalf("rm in use: %s", r)
@@ -149,6 +157,14 @@ func TestVolumeCopyUp(t *testing.T) {
 	d.must("run", "--rm", "-v", "mine:/data", "busybox", "sh", "-c", "echo mine > /data/own")
 	if got := d.must("run", "--rm", "-v", "mine:/data", "seeded:v1", "ls", "/data"); got != "own\n" {
 		t.Fatalf("copy-up over existing content: %q", got)
+	}
+	// A tmpfs volume loses its content with its mount: each first user
+	// gets the image's data again.
+	for range 2 {
+		got := d.must("run", "--rm", "--mount", "type=volume,src=tv,dst=/data,volume-opt=type=tmpfs,volume-opt=device=tmpfs", "seeded:v1", "cat", "/data/sub/f")
+		if got != "from-image\n" {
+			t.Fatalf("copy-up into a tmpfs volume: %q", got)
+		}
 	}
 	// --rm takes the anonymous volume along; rm -v another's.
 	before := d.must("volume", "ls", "-q")

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +37,11 @@ func CopyUp(ctx context.Context, src, dst string) (copied bool, err error) {
 	if len(ents) > 0 {
 		return false, nil
 	}
-	c := &copier{ctx: ctx, links: map[[2]uint64]string{}}
+	g, gctx := errgroup.WithContext(ctx)
+	// File creation dominates (the kernel's, per directory): a few files
+	// at once keep the disk busy while the walk goes on.
+	g.SetLimit(copyWorkers)
+	c := &copier{ctx: gctx, g: g, first: map[[2]uint64]string{}}
 	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -47,8 +52,11 @@ func CopyUp(ctx context.Context, src, dst string) (copied bool, err error) {
 		}
 		return c.entry(p, filepath.Join(dst, rel), rel == ".")
 	})
+	if werr := g.Wait(); err == nil {
+		err = werr
+	}
 	if err == nil {
-		err = c.finishDirs()
+		err = c.finish()
 	}
 	if err != nil {
 		return false, fmt.Errorf("copy-up from %s: %w", src, err)
@@ -56,10 +64,14 @@ func CopyUp(ctx context.Context, src, dst string) (copied bool, err error) {
 	return true, nil
 }
 
+const copyWorkers = 8
+
 type copier struct {
 	ctx   context.Context
+	g     *errgroup.Group
 	n     int
-	links map[[2]uint64]string // (dev, inode) -> first copy, for hard links
+	first map[[2]uint64]string // (dev, inode) -> its first copy, for hard links
+	links [][2]string          // (first copy, another name), made once copies are done
 	dirs  [][2]string          // (src, dst), metadata set after their content
 }
 
@@ -84,15 +96,20 @@ func (c *copier) entry(src, dst string, root bool) error {
 		return nil
 	case unix.S_IFREG:
 		key := [2]uint64{st.Dev, st.Ino}
-		if first, ok := c.links[key]; ok && st.Nlink > 1 {
-			return os.Link(first, dst)
-		}
-		if err := copyFile(src, dst); err != nil {
-			return err
+		if first, ok := c.first[key]; ok && st.Nlink > 1 {
+			c.links = append(c.links, [2]string{first, dst})
+			return nil
 		}
 		if st.Nlink > 1 {
-			c.links[key] = dst
+			c.first[key] = dst
 		}
+		c.g.Go(func() error {
+			if err := copyFile(src, dst); err != nil {
+				return err
+			}
+			return copyMeta(src, dst, &st)
+		})
+		return nil
 	case unix.S_IFLNK:
 		target, err := os.Readlink(src)
 		if err != nil {
@@ -109,9 +126,15 @@ func (c *copier) entry(src, dst string, root bool) error {
 	return copyMeta(src, dst, &st)
 }
 
-// finishDirs sets the directories' metadata deepest first, once nothing
-// more is written into them (which would change their mtime).
-func (c *copier) finishDirs() error {
+// finish makes the hard links, then sets the directories' metadata
+// deepest first, once nothing more is written into them (which would
+// change their mtime).
+func (c *copier) finish() error {
+	for _, l := range c.links {
+		if err := os.Link(l[0], l[1]); err != nil {
+			return err
+		}
+	}
 	for _, d := range slices.Backward(c.dirs) {
 		var st unix.Stat_t
 		if err := unix.Lstat(d[0], &st); err != nil {

@@ -157,6 +157,16 @@ func TestPopulateOnce(t *testing.T) {
 	if err := f.svc.Populate(ctx, "later", src); err != nil || list("later") != "img" {
 		t.Fatalf("populate after nothing: %v, %q", err, list("later"))
 	}
+	// A tmpfs volume's content ends with its mount: it is filled each time.
+	if _, err := f.svc.VolumeCreate(ctx, volumetypes.CreateRequest{Name: "tmp", DriverOpts: map[string]string{"type": "tmpfs", "device": "tmpfs"}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		os.RemoveAll(filepath.Join(f.svc.Path("tmp"), "img"))
+		if err := f.svc.Populate(ctx, "tmp", src); err != nil || list("tmp") != "img" {
+			t.Fatalf("populate a tmpfs volume: %v, %q", err, list("tmp"))
+		}
+	}
 	if err := f.svc.Populate(ctx, "ghost", src); !errdefs.NotFound(err) {
 		t.Fatalf("populate a missing volume: %v", err)
 	}

@@ -113,3 +113,9 @@ func isMountPoint(p string) (bool, error) {
 	}
 	return false, nil
 }
+
+// volatile reports whether a volume's content lives only as long as its
+// mount.
+func volatile(r *record) bool {
+	return r.Options["type"] == "tmpfs" || r.Options["type"] == "ramfs"
+}

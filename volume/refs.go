@@ -204,7 +204,8 @@ func (s *Service) unmountIfUnused(name string) error {
 // Populate is copy-up: a volume that never had content when a container
 // asked for it is filled with the tree at src (the image's content at the
 // mount's destination, see CopyUp), once. A volume emptied later is not
-// filled again. The copy runs without the service's lock; the volume is
+// filled again, except a tmpfs-backed one, whose content ends with its
+// mount. The copy runs without the service's lock; the volume is
 // mounted by the caller, so it cannot be removed meanwhile.
 func (s *Service) Populate(ctx context.Context, name, src string) error {
 	s.mu.Lock()
@@ -224,8 +225,10 @@ func (s *Service) Populate(ctx context.Context, name, src string) error {
 			return fmt.Errorf("volume %s: %w", name, err)
 		}
 	}
-	if !filled {
-		return nil // nothing in the image there: a later image may have
+	if !filled || volatile(r) {
+		// Nothing in the image there (a later image may have), or the
+		// content goes with the mount (tmpfs): fill it again next time.
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -93,7 +93,8 @@ type record struct {
 	Options   map[string]string `json:"options"`
 	CreatedAt time.Time         `json:"created_at"`
 	// Filled is set once the volume had content when a container asked
-	// for copy-up: image data is copied into a volume at most once.
+	// for copy-up: image data is copied into a volume at most once
+	// (tmpfs-backed volumes excepted, see Populate).
 	Filled bool `json:"filled,omitempty"`
 }
 
