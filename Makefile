@@ -30,8 +30,10 @@ demo: deps build
 demo-btrfs: deps build
 	scripts/btrfs-dataroot.sh demo
 
+# Every benchmark of bench/ and registry/bench, then docs/benchmarks.md and
+# its chart (scripts/bench.sh; BENCH=regexp runs a subset, report to /tmp).
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/...
+	GO=$(GO) scripts/bench.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -1,5 +1,3 @@
-// Package bench holds berth's benchmarks. `make bench` runs them once each
-// (-benchtime 1x); timings are results, never assertions.
 package bench
 
 import (
@@ -88,6 +86,7 @@ func BenchmarkStorage(b *testing.B) {
 	}
 	// Printed rather than logged: a parent benchmark's log is not shown.
 	fmt.Printf("\n%s\n\n", summary(drivers(), steps, table))
+	recordStorage(b, drivers(), steps, table)
 }
 
 // env is one driver on its own loop-mounted filesystem.
