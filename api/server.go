@@ -70,6 +70,9 @@ type Options struct {
 
 	// Volumes serves /volumes (volume.go).
 	Volumes VolumeBackend
+
+	// Build serves POST /build and /build/prune (build.go).
+	Build BuildBackend
 }
 
 // request is what a handler needs to know about the call besides the
@@ -144,6 +147,9 @@ func New(opts Options) http.Handler {
 	}
 	if opts.Commit != nil {
 		s.addCommitRoutes()
+	}
+	if opts.Build != nil {
+		s.addBuildRoutes()
 	}
 	return s
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"berth/api"
+	"berth/build"
 	"berth/container"
 	"berth/content"
 	"berth/errdefs"
@@ -52,6 +53,7 @@ type Daemon struct {
 	ctrs    *container.Service
 	net     *network.Service
 	vols    *volume.Service
+	builder *build.Builder
 	events  *events.Bus
 	id      string
 	started time.Time
@@ -106,6 +108,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		return nil, err
 	}
 	d.images.SetContainerUsage(d.ctrs)
+	if d.builder, err = newBuilder(cfg, d, log); err != nil {
+		return nil, err
+	}
 	d.cleanup(ctx)
 	d.ctrs.Restore(ctx)
 	return d, nil
@@ -138,6 +143,20 @@ func newContainers(cfg Config, d *Daemon, log *slog.Logger) (*container.Service,
 		Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime, LogOpts: cfg.LogOpts,
 		Events: d.events, Network: d.net, Volumes: d.vols, Logger: log,
 	})
+}
+
+// newBuilder builds images with the image and container services; it
+// removes what builds interrupted by a crash left behind.
+func newBuilder(cfg Config, d *Daemon, log *slog.Logger) (*build.Builder, error) {
+	b, err := build.New(build.Options{DB: d.db, Root: filepath.Join(cfg.DataRoot, "build"), Images: d.images,
+		Containers: d.ctrs, Snapshotter: d.sn, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Cleanup(); err != nil {
+		log.Warn("build clean-up", "err", err)
+	}
+	return b, nil
 }
 
 // newNetwork starts networking: the default bridge, IPAM and rules.
@@ -245,7 +264,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		Images: d.images, System: d, Version: versionInfo(ctx, d.cfg), Logger: d.log,
 		Distribution: d.images, Auth: d.remote, ImageArchive: d.images,
 		Containers: d.ctrs, Events: d.events, Networks: networkBackend{d.net, d.ctrs}, Commit: d.ctrs,
-		Volumes: d.vols,
+		Volumes: d.vols, Build: d.builder,
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	var listeners []net.Listener

@@ -1,0 +1,101 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// describe is the history comment of a COPY or ADD, as Docker writes it:
+// "COPY file:<digest> in /dst " for one file, "dir:" for one directory,
+// "multi:" for several sources. The digest covers every file's path,
+// type, mode, link target and content, so it changes exactly when what
+// the step reads does; times and owners are not part of it (COPY sets
+// owners itself).
+func (op *copyOp) describe(ctx context.Context) (string, error) {
+	if op.comment != "" {
+		return op.comment, nil
+	}
+	var sums []string
+	kind := "file"
+	for _, src := range op.sources {
+		sum, err := src.digest(ctx)
+		if err != nil {
+			return "", err
+		}
+		sums = append(sums, sum)
+		if src.info != nil && src.info.IsDir() {
+			kind = "dir"
+		}
+	}
+	sum := sums[0]
+	if len(sums) > 1 {
+		kind = "multi"
+		h := sha256.New()
+		for _, s := range sums {
+			io.WriteString(h, s+"\n")
+		}
+		sum = hex.EncodeToString(h.Sum(nil))
+	}
+	op.comment = fmt.Sprintf("%s %s:%s in %s ", op.in.Keyword, kind, sum, op.written)
+	return op.comment, nil
+}
+
+func (src source) digest(ctx context.Context) (string, error) {
+	h := sha256.New()
+	switch {
+	case src.host == "":
+		fmt.Fprintf(h, "heredoc %s %o %d\n", src.name, src.mode, len(src.data))
+		h.Write(src.data)
+	case src.info.IsDir():
+		err := filepath.WalkDir(src.host, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(src.host, p)
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return hashEntry(h, filepath.ToSlash(rel), p, fi)
+		})
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", src.name, err)
+		}
+	default:
+		if err := hashEntry(h, src.name, src.host, src.info); err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func hashEntry(h hash.Hash, rel, host string, fi fs.FileInfo) error {
+	link := ""
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		var err error
+		if link, err = os.Readlink(host); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(h, "%q %s %o %q %d\n", rel, fi.Mode().Type(), fi.Mode().Perm()|fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), link, fi.Size())
+	if !fi.Mode().IsRegular() {
+		return nil
+	}
+	f, err := os.Open(host)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(h, f)
+	return err
+}

@@ -1,0 +1,361 @@
+package build
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"berth/archive"
+	"berth/errdefs"
+	"berth/mount"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	mounttypes "github.com/moby/moby/api/types/mount"
+	"github.com/opencontainers/go-digest"
+)
+
+// mountSpec is one RUN --mount, BuildKit's syntax. Its fields are part of
+// the step's cache key.
+type mountSpec struct {
+	Type     string
+	Target   string
+	Source   string `json:",omitempty"`
+	From     string `json:",omitempty"`
+	ID       string `json:",omitempty"`
+	ReadOnly bool
+	Sharing  string `json:",omitempty"`
+	Mode     string `json:",omitempty"`
+	UID      string `json:",omitempty"`
+	GID      string `json:",omitempty"`
+	Size     string `json:",omitempty"`
+}
+
+// parseMount reads "type=cache,target=/root/.cache,sharing=locked".
+func parseMount(s string) (mountSpec, error) {
+	fields, err := csv.NewReader(strings.NewReader(s)).Read()
+	if err != nil {
+		return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: %v", s, err)
+	}
+	m := mountSpec{Type: "bind"}
+	rw := ""
+	for _, f := range fields {
+		k, v, hasValue := strings.Cut(strings.TrimSpace(f), "=")
+		switch strings.ToLower(k) {
+		case "type":
+			m.Type = strings.ToLower(v)
+		case "target", "dst", "destination":
+			m.Target = v
+		case "source", "src":
+			m.Source = v
+		case "from":
+			m.From = v
+		case "id":
+			m.ID = v
+		case "ro", "readonly":
+			rw = strconv.FormatBool(!(hasValue && v == "false"))
+		case "rw", "readwrite":
+			rw = strconv.FormatBool(hasValue && v == "false")
+		case "sharing":
+			m.Sharing = v
+		case "mode":
+			m.Mode = v
+		case "uid":
+			m.UID = v
+		case "gid":
+			m.GID = v
+		case "size":
+			m.Size = v
+		case "required", "env":
+		default:
+			return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: unknown key %q", s, k)
+		}
+	}
+	switch m.Type {
+	case "bind":
+		m.ReadOnly = rw != "false"
+	case "cache", "tmpfs":
+		m.ReadOnly = rw == "true"
+	case "secret", "ssh":
+		return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=type=%s needs BuildKit's session, which the classic build protocol does not carry", m.Type)
+	default:
+		return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: unknown mount type %q", s, m.Type)
+	}
+	if m.Target == "" {
+		return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: a target is required", s)
+	}
+	switch m.Sharing {
+	case "", "shared", "private", "locked":
+	default:
+		return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: sharing must be shared, private or locked", s)
+	}
+	if m.Type == "cache" && m.From != "" {
+		return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: a cache mount cannot start from another stage", s)
+	}
+	return m, nil
+}
+
+// setupMounts prepares a RUN's mounts; release undoes them.
+func (s *stage) setupMounts(ctx context.Context, r *runStep) (_ []mounttypes.Mount, release func(), err error) {
+	var undo []func()
+	release = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	var out []mounttypes.Mount
+	if r.script != nil {
+		dir, err := s.scriptDir(r.script)
+		if err != nil {
+			return nil, release, err
+		}
+		out = append(out, mounttypes.Mount{Type: mounttypes.TypeBind, Source: dir, Target: "/dev/pipes", ReadOnly: true})
+	}
+	for _, m := range r.mounts {
+		target := m.Target
+		if !path.IsAbs(target) {
+			target = path.Join("/", s.cfg.Config.WorkingDir, target)
+		}
+		switch m.Type {
+		case "tmpfs":
+			size, _ := strconv.ParseInt(m.Size, 10, 64)
+			out = append(out, mounttypes.Mount{Type: mounttypes.TypeTmpfs, Target: target, TmpfsOptions: &mounttypes.TmpfsOptions{SizeBytes: size}})
+		case "cache":
+			dir, done, err := s.j.b.mounts.get(m)
+			if err != nil {
+				return nil, release, err
+			}
+			undo = append(undo, done)
+			out = append(out, mounttypes.Mount{Type: mounttypes.TypeBind, Source: dir, Target: target, ReadOnly: m.ReadOnly})
+		case "bind":
+			src, done, err := s.bindSource(ctx, m)
+			if err != nil {
+				return nil, release, err
+			}
+			undo = append(undo, done)
+			out = append(out, mounttypes.Mount{Type: mounttypes.TypeBind, Source: src, Target: target, ReadOnly: m.ReadOnly})
+		}
+	}
+	return out, release, nil
+}
+
+// bindSource finds a bind mount's source in the context or in another
+// stage's or image's files. A writable bind gets a copy: writes to it are
+// thrown away, as BuildKit's are.
+func (s *stage) bindSource(ctx context.Context, m mountSpec) (string, func(), error) {
+	root, done := s.j.bc.dir, func() {}
+	if m.From != "" {
+		id, err := s.j.copyFrom(ctx, m.From, s.st.Index, s.out)
+		if err != nil {
+			return "", nil, err
+		}
+		if root, done, err = s.j.b.mountImage(ctx, id); err != nil {
+			return "", nil, err
+		}
+	}
+	rel := path.Clean(strings.TrimPrefix(m.Source, "/"))
+	if m.Source == "" {
+		rel = "."
+	}
+	if rel == ".." || strings.HasPrefix(rel, "../") {
+		done()
+		return "", nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount source %s is outside the build context", m.Source)
+	}
+	host, err := securejoin.SecureJoin(root, rel)
+	if err == nil {
+		_, err = os.Stat(host)
+	}
+	if err != nil {
+		done()
+		return "", nil, errdefs.Errorf(errdefs.ErrNotFound, "--mount source %s: %v", m.Source, err)
+	}
+	if m.ReadOnly {
+		return host, done, nil
+	}
+	scratch, err := os.MkdirTemp(s.j.work, "bind-")
+	if err == nil {
+		err = copyTree(ctx, host, scratch)
+	}
+	done()
+	if err != nil {
+		return "", nil, fmt.Errorf("--mount source %s: copy: %w", m.Source, err)
+	}
+	return scratch, func() { os.RemoveAll(scratch) }, nil
+}
+
+// copyTree copies src (a directory or a file) into dst.
+func copyTree(ctx context.Context, src, dst string) error {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		in, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.OpenFile(filepath.Join(dst, filepath.Base(src)), os.O_CREATE|os.O_WRONLY, fi.Mode())
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(out, in)
+		return errors.Join(err, out.Close())
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(archive.Tar(ctx, pw, src)) }()
+	_, err = archive.Apply(ctx, dst, pr, archive.ApplyOptions{Mode: archive.WhiteoutDelete})
+	pr.CloseWithError(io.ErrClosedPipe)
+	return err
+}
+
+// mountImage mounts an image's files read-only until release.
+func (b *Builder) mountImage(ctx context.Context, id digest.Digest) (string, func(), error) {
+	dir, err := os.MkdirTemp(b.tmpRoot(), "mnt-")
+	if err != nil {
+		return "", nil, err
+	}
+	top := ""
+	if id != "" {
+		if top, err = b.images.TopLayer(ctx, id); err != nil {
+			os.Remove(dir)
+			return "", nil, err
+		}
+	}
+	if top == "" {
+		return dir, func() { os.Remove(dir) }, nil
+	}
+	key := "build-view-" + randomHex(8)
+	mounts, err := b.sn.View(ctx, key, top)
+	if err != nil {
+		os.Remove(dir)
+		return "", nil, err
+	}
+	release := func() {
+		if err := mount.UnmountAll(dir); err != nil {
+			b.log.Warn("unmount build view", "dir", dir, "err", err)
+			return
+		}
+		os.Remove(dir)
+		b.sn.Remove(context.WithoutCancel(ctx), key)
+	}
+	if err := mount.All(mounts, dir); err != nil {
+		release()
+		return "", nil, err
+	}
+	return dir, release, nil
+}
+
+// cacheMounts are the directories of RUN --mount=type=cache, kept across
+// builds under the builder's root.
+type cacheMounts struct {
+	root  string
+	mu    sync.Mutex
+	locks map[string]*sync.RWMutex
+}
+
+func newCacheMounts(root string) *cacheMounts {
+	return &cacheMounts{root: root, locks: map[string]*sync.RWMutex{}}
+}
+
+// get returns the directory of a cache mount (its id, else its target),
+// created with the mount's mode and owner, until release: a locked one
+// exclusively, a shared one shared (so that prune leaves it alone).
+func (c *cacheMounts) get(m mountSpec) (string, func(), error) {
+	id := m.ID
+	if id == "" {
+		id = m.Target
+	}
+	name := digest.FromString(id).Encoded()
+	dir := filepath.Join(c.root, name)
+	release := func() {}
+	switch m.Sharing {
+	case "private":
+		d, err := os.MkdirTemp(c.root, name+"-private-")
+		if err != nil {
+			return "", nil, err
+		}
+		dir, release = d, func() { os.RemoveAll(d) }
+	case "locked":
+		l := c.lock(name)
+		l.Lock()
+		release = l.Unlock
+	default:
+		l := c.lock(name)
+		l.RLock()
+		release = l.RUnlock
+	}
+	if err := c.prepare(dir, m); err != nil {
+		release()
+		return "", nil, err
+	}
+	return dir, release, nil
+}
+
+func (c *cacheMounts) lock(name string) *sync.RWMutex {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.locks[name]
+	if !ok {
+		l = &sync.RWMutex{}
+		c.locks[name] = l
+	}
+	return l
+}
+
+// tryLock takes a cache mount's lock unless a step uses the mount.
+func (c *cacheMounts) tryLock(name string) (func(), bool) {
+	l := c.lock(name)
+	if !l.TryLock() {
+		return nil, false
+	}
+	return l.Unlock, true
+}
+
+func (c *cacheMounts) prepare(dir string, m mountSpec) error {
+	if _, err := os.Stat(dir); err == nil && m.Sharing != "private" {
+		return nil
+	}
+	mode := fs.FileMode(0o755)
+	if m.Mode != "" {
+		v, err := strconv.ParseUint(m.Mode, 8, 32)
+		if err != nil {
+			return errdefs.Errorf(errdefs.ErrInvalidArgument, "cache mount mode %q: %v", m.Mode, err)
+		}
+		mode = fs.FileMode(v)
+	}
+	uid, gid := 0, 0
+	for _, p := range []struct {
+		s   string
+		dst *int
+	}{{m.UID, &uid}, {m.GID, &gid}} {
+		if p.s == "" {
+			continue
+		}
+		v, err := strconv.Atoi(p.s)
+		if err != nil || v < 0 {
+			return errdefs.Errorf(errdefs.ErrInvalidArgument, "cache mount uid/gid %q must be a number", p.s)
+		}
+		*p.dst = v
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cache mount: %w", err)
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		return err
+	}
+	return os.Lchown(dir, uid, gid)
+}
