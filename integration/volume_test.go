@@ -47,12 +47,15 @@ func TestVolumeNamedAndBind(t *testing.T) {
 	d.importBusybox("busybox:latest")
 	vols := filepath.Join(d.DataRoot, "volumes")
 
-	if out := d.must("volume", "create", "--label", "tier=db", "dbdata"); out != "dbdata\n" {
+	if out := d.must("volume", "create", "-d", "local", "--label", "tier=db", "dbdata"); out != "dbdata\n" {
 		t.Fatalf("volume create: %q", out)
 	}
 	d.must("run", "--name", "writer", "-v", "dbdata:/data", "busybox", "sh", "-c", "echo one > /data/file; mkdir /data/dir")
 	if got := d.must("run", "--rm", "-v", "dbdata:/data", "busybox", "cat", "/data/file"); got != "one\n" {
 		t.Fatalf("next container reads %q", got)
+	}
+	if r := d.berth("run", "--rm", "-v", "dbdata:/data:ro", "busybox", "touch", "/data/file"); r.Code != 1 || !strings.Contains(r.Stderr, "Read-only file system") {
+		t.Fatalf("read-only volume: %s", r)
 	}
 	if diff := d.must("diff", "writer"); strings.Contains(diff, "/data/") {
 		t.Fatalf("volume writes reached the writable layer:\n%s", diff)

@@ -36,6 +36,10 @@ func duplicate(dest string) error {
 // every Config.Volumes path nothing else covers. It creates nothing:
 // Attach does. Bind sources of --mount must exist already.
 func Plan(req Request) ([]MountPoint, error) {
+	tmpfs := map[string]bool{}
+	for d := range req.Tmpfs {
+		tmpfs[path.Clean(d)] = true
+	}
 	byDest := map[string]MountPoint{}
 	for _, raw := range req.VolumesFrom {
 		ref, rw, err := ParseVolumesFrom(raw)
@@ -61,7 +65,7 @@ func Plan(req Request) ([]MountPoint, error) {
 		if explicit[mp.Destination] {
 			return duplicate(mp.Destination)
 		}
-		if _, ok := req.Tmpfs[mp.Destination]; ok {
+		if tmpfs[mp.Destination] {
 			return duplicate(mp.Destination)
 		}
 		if mp.Type == mount.TypeVolume && mp.Mode == "" {
@@ -90,7 +94,7 @@ func Plan(req Request) ([]MountPoint, error) {
 			return nil, err
 		}
 	}
-	if err := addAnonymous(byDest, req); err != nil {
+	if err := addAnonymous(byDest, tmpfs, req); err != nil {
 		return nil, err
 	}
 	out := make([]MountPoint, 0, len(byDest))
@@ -103,7 +107,7 @@ func Plan(req Request) ([]MountPoint, error) {
 
 // addAnonymous gives each Config.Volumes path that nothing else mounts a
 // new anonymous volume.
-func addAnonymous(byDest map[string]MountPoint, req Request) error {
+func addAnonymous(byDest map[string]MountPoint, tmpfs map[string]bool, req Request) error {
 	for dest := range req.Volumes {
 		m := mount.Mount{Type: mount.TypeVolume, Target: dest}
 		if err := validateTarget(m); err != nil {
@@ -113,7 +117,7 @@ func addAnonymous(byDest map[string]MountPoint, req Request) error {
 		if _, ok := byDest[d]; ok {
 			continue
 		}
-		if _, ok := req.Tmpfs[d]; ok {
+		if tmpfs[d] {
 			continue
 		}
 		mp := MountPoint{Type: mount.TypeVolume, Destination: d, RW: true, CopyData: true, Driver: req.VolumeDriver, Spec: m}

@@ -55,7 +55,7 @@ func TestPlan(t *testing.T) {
 			want: "/cfg bind name= src=/etc rw=true mode= copy=false\n/shared volume name=mine src= rw=true mode=z copy=true"},
 		{name: "duplicate binds", req: Request{Binds: []string{"a1:/x", "b1:/x/"}}, err: "Duplicate mount point: /x"},
 		{name: "bind and mount", req: Request{Binds: []string{"a1:/x"}, Mounts: []mount.Mount{{Type: mount.TypeTmpfs, Target: "/x"}}}, err: "Duplicate mount point: /x"},
-		{name: "bind and tmpfs", req: Request{Binds: []string{"a1:/x"}, Tmpfs: map[string]string{"/x": "size=1m"}}, err: "Duplicate mount point: /x"},
+		{name: "bind and tmpfs", req: Request{Binds: []string{"a1:/x"}, Tmpfs: map[string]string{"/x/": "size=1m"}}, err: "Duplicate mount point: /x"},
 		{name: "missing donor", req: Request{VolumesFrom: []string{"ghost"}, From: from}, err: "No such container: ghost"},
 		{name: "bad volumes-from mode", req: Request{VolumesFrom: []string{"donor:shared"}, From: from}, err: "invalid mode: shared"},
 		{name: "relative config volume", req: Request{Volumes: map[string]struct{}{"data": {}}},
