@@ -35,6 +35,7 @@ func commandGroups() []func(*env) []*cobra.Command {
 		containerCommands,
 		commitCommands,
 		volumeCommands,
+		buildCommands,
 	}
 }
 
