@@ -157,7 +157,17 @@ func (j *job) copyFrom(ctx context.Context, from string, current int, out *stage
 	if n, err := strconv.Atoi(from); err == nil {
 		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "invalid from flag value %d: refers to current or future build stage", n)
 	}
-	return j.baseImage(ctx, from, "", out)
+	id, err := j.baseImage(ctx, from, "", out)
+	return id, stageHint(from, err)
+}
+
+// stageHint makes the error of a missing image whose name could be a
+// stage's say both: a misspelt stage name ends up as a pull.
+func stageHint(name string, err error) error {
+	if err == nil || strings.ContainsAny(name, "/:@.") {
+		return err
+	}
+	return fmt.Errorf("no build stage named %s before this one, and no image %s: %w", name, name, err)
 }
 
 // findSources expands and finds every source under root: the context
@@ -287,6 +297,14 @@ func (op *copyOp) stat(root, rel, word string, isContext bool) (source, error) {
 	}
 	fi, err := os.Stat(host)
 	if errors.Is(err, fs.ErrNotExist) {
+		// A dangling symlink, or one leading out of root, is copied as
+		// the link it is.
+		if parent, perr := securejoin.SecureJoin(root, path.Dir(rel)); perr == nil {
+			link := filepath.Join(parent, path.Base(rel))
+			if li, lerr := os.Lstat(link); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
+				return source{host: link, name: path.Base("/" + rel), info: li}, nil
+			}
+		}
 		if isContext {
 			return source{}, errdefs.Errorf(errdefs.ErrNotFound, "file not found in build context or excluded by .dockerignore: stat %s: file does not exist", word)
 		}

@@ -163,7 +163,9 @@ func (w *layerWriter) write(out io.Writer) error {
 		case src.archive:
 			archives = append(archives, src)
 		case src.host == "":
-			w.add(&entry{hdr: w.header(target, tar.TypeReg, w.mode(src.mode), time.Unix(src.mtime, 0)), data: src.data})
+			h := w.header(target, tar.TypeReg, w.mode(src.mode), time.Unix(src.mtime, 0))
+			h.Size = int64(len(src.data))
+			w.add(&entry{hdr: h, data: src.data})
 		case isDir:
 			if err := w.addDir(src.host, target); err != nil {
 				return err

@@ -63,6 +63,12 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, body io.Reader, 
 	if err != nil {
 		return nil, err
 	}
+	// Read the body to its end: only then does the HTTP server watch the
+	// connection, and cancel the build when the client goes away.
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		bc.Close()
+		return nil, fmt.Errorf("build context: %w", err)
+	}
 	defer bc.Close()
 	name, src, err := bc.readDockerfile(opts.Dockerfile)
 	if err != nil {

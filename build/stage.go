@@ -168,7 +168,7 @@ func (s *stage) from(ctx context.Context) error {
 	default:
 		id, err := s.j.baseImage(ctx, name, platform, s.out)
 		if err != nil {
-			return err
+			return stageHint(name, err)
 		}
 		if err := s.adopt(ctx, id); err != nil {
 			return err
