@@ -7,10 +7,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
 	"berth/errdefs"
+	"berth/registry/server"
 )
 
 // Duration is a time.Duration written as "90s" or "5m" in the config file.
@@ -42,6 +44,16 @@ type Config struct {
 	LogFormat        string     `json:"logFormat"` // text or json
 	MaxManifestBytes int64      `json:"maxManifestBytes"`
 	UploadTTL        Duration   `json:"uploadTTL"` // abandoned uploads are purged after this
+	GC               GCConfig   `json:"gc"`
+}
+
+// GCConfig schedules garbage collection inside the server and sets its
+// policy (also the defaults of `berth registry gc`).
+type GCConfig struct {
+	Interval        Duration `json:"interval"` // 0 disables the schedule
+	Grace           Duration `json:"grace"`
+	DeleteUntagged  bool     `json:"deleteUntagged"`
+	DeleteReferrers bool     `json:"deleteReferrers"`
 }
 
 // TLSConfig names the certificate and key files; both empty serves HTTP.
@@ -68,6 +80,7 @@ func DefaultConfig() Config {
 		LogFormat: "text",
 		Auth:      AuthConfig{Mode: "none", Service: "berth-registry", Issuer: "berth-registry", TokenTTL: Duration(5 * time.Minute)},
 		UploadTTL: Duration(24 * time.Hour),
+		GC:        GCConfig{Interval: Duration(24 * time.Hour), Grace: Duration(time.Hour)},
 	}
 }
 
@@ -102,8 +115,20 @@ func (c Config) Validate() error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return fmt.Errorf("tls: cert and key go together: %w", errdefs.ErrInvalidArgument)
 	}
+	if c.GC.Interval < 0 || c.GC.Grace < 0 {
+		return fmt.Errorf("gc: negative interval or grace: %w", errdefs.ErrInvalidArgument)
+	}
+	if c.GC.Interval > 0 && c.GC.Interval < Duration(time.Minute) {
+		return fmt.Errorf("gc interval %s: at least 1m: %w", c.GC.Interval, errdefs.ErrInvalidArgument)
+	}
 	return nil
 }
 
 // String formats the duration like time.Duration.
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// GCOptions are the collection options the configuration sets.
+func (c Config) GCOptions(log *slog.Logger) server.GCOptions {
+	return server.GCOptions{Grace: time.Duration(c.GC.Grace), DeleteUntagged: c.GC.DeleteUntagged,
+		DeleteReferrers: c.GC.DeleteReferrers, Log: log}
+}

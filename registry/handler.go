@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"berth/errdefs"
@@ -16,7 +17,8 @@ import (
 )
 
 // NewHandler builds the registry's HTTP handler over d: /v2/ (the API),
-// /token (token mode), /metrics and /healthz, all access-logged to log.
+// /api/v1/ (repository deletion, garbage collection), /token (token mode),
+// /metrics and /healthz, all access-logged to log.
 func NewHandler(ctx context.Context, cfg Config, d storage.Driver, log *slog.Logger) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -46,6 +48,7 @@ func NewHandler(ctx context.Context, cfg Config, d storage.Driver, log *slog.Log
 	m := newMetrics()
 	mux.Handle("/v2/", api)
 	mux.Handle("/v2", api)
+	mux.Handle("/api/v1/", api.NewAdmin(cfg.GCOptions(log)))
 	mux.Handle("GET /metrics", m)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { health(w, r, d) })
 	return accessLog(mux, m, log), nil
@@ -126,6 +129,9 @@ func accessLog(next http.Handler, m *metrics, log *slog.Logger) http.Handler {
 		switch r.URL.Path {
 		case "/token", "/metrics", "/healthz":
 			route = r.URL.Path[1:]
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			route = "api"
 		}
 		dur := time.Since(start)
 		m.observe(r.Method, route, rec.status, dur)

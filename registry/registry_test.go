@@ -242,6 +242,9 @@ func TestLoadConfig(t *testing.T) {
 		{"bad mode", `{"auth":{"mode":"ldap"}}`, false},
 		{"bad duration", `{"uploadTTL":"soon"}`, false},
 		{"half tls", `{"tls":{"cert":"c"}}`, false},
+		{"gc", `{"gc":{"interval":"6h","grace":"30m","deleteUntagged":true}}`, true},
+		{"gc too often", `{"gc":{"interval":"1s"}}`, false},
+		{"gc off", `{"gc":{"interval":"0s"}}`, true},
 	}
 	for _, tc := range tests {
 		p := filepath.Join(dir, tc.name+".json")

@@ -29,6 +29,11 @@ commands:
   user passwd NAME [--password-stdin]
   user rm NAME
   user ls [--json]           (user commands take --config / --root to find storage)
+  gc [--dry-run] [--delete-untagged] [--delete-referrers] [--grace D] [--json]
+                             collect garbage; safe while registries serve the storage
+  repo ls                    list repositories
+  repo rm NAME...            delete repositories (their blobs go at the next gc)
+                             (gc and repo take --config / --root too)
 `
 
 // Main runs `berth registry` with args (after "registry") and returns the
@@ -50,6 +55,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = serve(ctx, args[1:], stderr)
 	case "user":
 		err = user(ctx, args[1:], stdin, stdout, stderr)
+	case "gc":
+		err = gc(ctx, args[1:], stdout, stderr)
+	case "repo":
+		err = repo(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

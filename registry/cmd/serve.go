@@ -65,6 +65,7 @@ func override(dst *string, v string) {
 func serveOn(ctx context.Context, ln net.Listener, h http.Handler, cfg registry.Config, d storage.Driver, log *slog.Logger) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go purgeLoop(ctx, d, time.Duration(cfg.UploadTTL), log)
+	go gcLoop(ctx, d, time.Duration(cfg.GC.Interval), cfg.GCOptions(log), log)
 	errc := make(chan error, 1)
 	go func() {
 		log.Info("registry listening", "addr", ln.Addr().String(), "auth", cfg.Auth.Mode, "root", cfg.Root, "tls", cfg.TLS.Cert != "")

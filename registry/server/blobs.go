@@ -19,6 +19,9 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) error
 		return err
 	}
 	l, err := s.st.repoBlob(r.Context(), rt.name, d)
+	if err == nil && r.Method == http.MethodHead && s.doomedHint(r.Context(), d) {
+		err = errdefs.ErrNotFound
+	}
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return errf(http.StatusNotFound, codeBlobUnknown, "blob %s unknown to repository %s", d, rt.name)
 	} else if err != nil {

@@ -190,51 +190,6 @@ func (s *Server) checkReferences(ctx context.Context, name string, m manifest, m
 	return nil
 }
 
-// putManifest stores a manifest by tag or digest, plus any ?tag= tags.
-func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, rt route) error {
-	ctx := r.Context()
-	body, err := s.readManifest(r)
-	if err != nil {
-		return err
-	}
-	d, tags, err := manifestTarget(r, rt.ref, body)
-	if err != nil {
-		return err
-	}
-	m, mt, err := parseManifest(r.Header.Get("Content-Type"), body)
-	if err != nil {
-		return err
-	}
-	if err := s.checkReferences(ctx, rt.name, m, mt); err != nil {
-		return err
-	}
-	if err := s.st.putSmallBlob(ctx, d, body); err != nil {
-		return err
-	}
-	rev := revision{MediaType: mt}
-	if m.Subject != nil {
-		rev.Subject = m.Subject.Digest.String()
-		if err := s.putReferrer(ctx, rt.name, d, m, mt, int64(len(body))); err != nil {
-			return err
-		}
-		w.Header().Set("OCI-Subject", m.Subject.Digest.String())
-	}
-	if err := s.st.putJSON(ctx, revisionPath(rt.name, d), rev); err != nil {
-		return err
-	}
-	for _, t := range tags {
-		if err := s.st.d.Put(ctx, tagPath(rt.name, t), []byte(d.String())); err != nil {
-			return err
-		}
-		w.Header().Add("OCI-Tag", t)
-	}
-	w.Header().Set("Location", "/v2/"+rt.name+"/manifests/"+d.String())
-	w.Header().Set("Docker-Content-Digest", d.String())
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusCreated)
-	return nil
-}
-
 // manifestTarget computes the manifest's digest (checking it against a
 // digest reference) and the tags to point at it.
 func manifestTarget(r *http.Request, ref string, body []byte) (digest.Digest, []string, error) {

@@ -30,6 +30,7 @@ type Server struct {
 	log         *slog.Logger
 	maxManifest int64
 	routes      map[routeKey]handler
+	gcView      gcView
 }
 
 type routeKey struct{ kind, method string }

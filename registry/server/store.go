@@ -99,16 +99,18 @@ func (s *store) repoBlob(ctx context.Context, name string, d digest.Digest) (blo
 	return s.blob(ctx, d)
 }
 
-// link records the blob whose bytes were written to data/<id>. When a
-// concurrent push already linked the same digest, ours is redundant and
-// removed; both copies hold the same verified bytes, so either link is right.
-func (s *store) link(ctx context.Context, d digest.Digest, id string, size int64) error {
+// link records the blob whose bytes were written to data/<id>, unless a
+// concurrent push already linked the same digest: both copies hold the same
+// verified bytes, so either link is right. It reports whether data/<id> is
+// the blob's data now; the caller deletes unused data once the blob is safe
+// from garbage collection (see protect).
+func (s *store) link(ctx context.Context, d digest.Digest, id string, size int64) (bool, error) {
 	if _, err := s.blob(ctx, d); err == nil {
-		return s.d.Delete(ctx, dataPath(id))
+		return false, nil
 	} else if !errors.Is(err, errdefs.ErrNotFound) {
-		return err
+		return false, err
 	}
-	return s.putJSON(ctx, blobLinkPath(d), blobLink{Data: dataPath(id), Size: size})
+	return true, s.putJSON(ctx, blobLinkPath(d), blobLink{Data: dataPath(id), Size: size})
 }
 
 // putSmallBlob stores content (a manifest) as a blob.
@@ -120,7 +122,11 @@ func (s *store) putSmallBlob(ctx context.Context, d digest.Digest, content []byt
 	if err := s.d.Put(ctx, dataPath(id), content); err != nil {
 		return err
 	}
-	return s.link(ctx, d, id, int64(len(content)))
+	used, err := s.link(ctx, d, id, int64(len(content)))
+	if err == nil && !used {
+		err = s.d.Delete(ctx, dataPath(id))
+	}
+	return err
 }
 
 func (s *store) readSmallBlob(ctx context.Context, d digest.Digest) ([]byte, error) {
@@ -135,13 +141,20 @@ func (s *store) linkLayer(ctx context.Context, name string, d digest.Digest) err
 	return s.d.Put(ctx, layerPath(name, d), nil)
 }
 
-// repoExists reports whether anything was ever pushed to the repository.
+// repoExists reports whether anything was ever pushed to the repository
+// (and it was not deleted): it has _manifests, _layers or _referrers, not
+// merely repositories nested under its name.
 func (s *store) repoExists(ctx context.Context, name string) (bool, error) {
-	_, err := s.d.Stat(ctx, repoPath(name))
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return false, nil
+	names, err := s.listOrEmpty(ctx, repoPath(name))
+	if err != nil {
+		return false, err
 	}
-	return err == nil, err
+	for _, n := range names {
+		if strings.HasPrefix(n, "_") {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // listOrEmpty lists a prefix, treating a missing prefix as empty.

@@ -61,11 +61,13 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, rt route) e
 	}
 	id := newID()
 	st := &uploadState{Repo: rt.name, Started: time.Now().UTC()}
-	if err := s.st.d.Put(ctx, dataPath(id), nil); err != nil {
-		return err
-	}
+	// The session first: garbage collection never takes the data of a
+	// session it listed after listing the data.
 	if err := s.saveUpload(ctx, id, st, sha256.New()); err != nil {
 		return err
+	}
+	if err := s.st.d.Put(ctx, dataPath(id), nil); err != nil {
+		return errors.Join(err, s.st.dropUpload(ctx, id))
 	}
 	if ds := q.Get("digest"); ds != "" {
 		d, err := parseDigest(ds)
@@ -93,10 +95,21 @@ func (s *Server) mount(r *http.Request, name, from string, d digest.Digest) bool
 	if from != name && s.auth.Authorize(r, want) != nil {
 		return false
 	}
-	if _, err := s.st.repoBlob(r.Context(), from, d); err != nil {
+	ctx := r.Context()
+	g, err := s.st.startGuard(ctx)
+	if err != nil {
 		return false
 	}
-	return s.st.linkLayer(r.Context(), name, d) == nil
+	if _, err := s.st.repoBlob(ctx, from, d); err != nil {
+		return false
+	}
+	if s.st.linkLayer(ctx, name, d) != nil {
+		return false
+	}
+	// A blob a collection deleted meanwhile is not mounted: the client
+	// uploads it instead.
+	lost, err := s.st.protect(ctx, g, []string{blobLinkPath(d)})
+	return err == nil && len(lost) == 0
 }
 
 func (s *Server) loadUpload(ctx context.Context, rt route) (*uploadState, error) {
@@ -227,6 +240,10 @@ func (s *Server) putUpload(w http.ResponseWriter, r *http.Request, rt route) err
 // blob. On a mismatch the upload is discarded: nothing is stored.
 func (s *Server) finishUpload(w http.ResponseWriter, r *http.Request, name, id string, st *uploadState, d digest.Digest) error {
 	ctx := r.Context()
+	g, err := s.st.startGuard(ctx)
+	if err != nil {
+		return err
+	}
 	got, err := s.uploadDigest(ctx, id, st, d.Algorithm())
 	if err != nil {
 		return errors.Join(err, s.st.dropUpload(ctx, id))
@@ -235,10 +252,7 @@ func (s *Server) finishUpload(w http.ResponseWriter, r *http.Request, name, id s
 		return errors.Join(errf(http.StatusBadRequest, codeDigestInvalid, "uploaded content has digest %s, not %s", got, d),
 			s.st.dropUpload(ctx, id))
 	}
-	if err := s.st.link(ctx, d, id, st.Offset); err != nil {
-		return err
-	}
-	if err := s.st.linkLayer(ctx, name, d); err != nil {
+	if err := s.linkUploaded(ctx, g, name, id, st.Offset, d); err != nil {
 		return err
 	}
 	if err := s.st.d.Delete(ctx, uploadPath(id)); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
@@ -246,6 +260,37 @@ func (s *Server) finishUpload(w http.ResponseWriter, r *http.Request, name, id s
 	}
 	blobCreated(w, name, d)
 	return nil
+}
+
+// linkUploaded links the verified data/<id> as blob d of the repository. The
+// upload's data is kept until the blob is known to have survived any
+// concurrent garbage collection: if a collection deleted an existing copy
+// we relied on, ours becomes the blob.
+func (s *Server) linkUploaded(ctx context.Context, g guard, name, id string, size int64, d digest.Digest) error {
+	for range 5 {
+		// used: the link names our data. A link lost to a collection
+		// that doomed the digest is relinked; the data the collector
+		// deletes is the data it marked, never ours.
+		used, err := s.st.link(ctx, d, id, size)
+		if err != nil {
+			return err
+		}
+		if err := s.st.linkLayer(ctx, name, d); err != nil {
+			return err
+		}
+		lost, err := s.st.protect(ctx, g, []string{blobLinkPath(d)})
+		if err != nil {
+			return err
+		}
+		if len(lost) > 0 {
+			continue
+		}
+		if !used {
+			return ignoreNotFound(s.st.d.Delete(ctx, dataPath(id)))
+		}
+		return nil
+	}
+	return errGCBusy
 }
 
 // uploadDigest uses the running sha256 state; other algorithms (sha512) are

@@ -133,13 +133,26 @@ func (d *Driver) Get(ctx context.Context, p string) ([]byte, error) {
 	return b, nil
 }
 
-// Put replaces the file at p atomically and durably.
+// Put replaces the file at p atomically and durably. A concurrent Delete of
+// a prefix above p may remove the temporary file before it is renamed into
+// place; the write is then done again, as an object store would order the
+// Put after the Delete.
 func (d *Driver) Put(ctx context.Context, p string, content []byte) error {
+	var err error
+	for range 5 {
+		if err = d.put(ctx, p, content); !errors.Is(err, errdefs.ErrNotFound) {
+			return err
+		}
+	}
+	return err
+}
+
+func (d *Driver) put(ctx context.Context, p string, content []byte) error {
 	w, err := d.Writer(ctx, p, false)
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(content); err != nil {
+	if _, err = w.Write(content); err != nil {
 		return errors.Join(err, w.Cancel(ctx))
 	}
 	return w.Commit(ctx)
@@ -174,8 +187,17 @@ func (d *Driver) Delete(ctx context.Context, p string) error {
 	if _, err := os.Lstat(full); err != nil {
 		return wrap(p, err)
 	}
-	if err := os.RemoveAll(full); err != nil {
-		return wrap(p, err)
+	// A writer creating an object under the prefix meanwhile makes a
+	// directory non-empty again; as in an object store, its object may
+	// survive, but what was there is removed.
+	for i := 0; ; i++ {
+		err := os.RemoveAll(full)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ENOTEMPTY) || i == 4 {
+			return wrap(p, err)
+		}
 	}
 	d.prune(filepath.Dir(full))
 	return nil
