@@ -212,3 +212,63 @@ func gzipAll(b *testing.B, layers []*fixtureLayer) [][]byte {
 	}
 	return out
 }
+
+// unpackLayers extracts the layer tars one over the other into a new
+// directory on the benchmarks' disk, without fsync, and returns the time:
+// the file-system work any load or pull of them does at least. The
+// directory is removed after, untimed.
+func unpackLayers(b *testing.B, layers []*fixtureLayer) float64 {
+	b.Helper()
+	dir, err := os.MkdirTemp(b.TempDir(), "unpack-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	start := time.Now()
+	for _, l := range layers {
+		if err := untar(bytes.NewReader(l.tar), dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start).Seconds()
+}
+
+// untar writes the directories, regular files, hard links and symbolic
+// links of a trusted fixture tar below dir.
+func untar(r io.Reader, dir string) error {
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(dir, hdr.Name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			err = os.MkdirAll(path, os.FileMode(hdr.Mode)&os.ModePerm)
+		case tar.TypeReg:
+			var f *os.File
+			if f, err = os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, os.FileMode(hdr.Mode)&os.ModePerm); err == nil {
+				_, err = io.Copy(f, tr)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+		case tar.TypeLink:
+			os.Remove(path)
+			err = os.Link(filepath.Join(dir, hdr.Linkname), path)
+		case tar.TypeSymlink:
+			os.Remove(path)
+			err = os.Symlink(hdr.Linkname, path)
+		}
+		if err != nil {
+			return fmt.Errorf("unpack %s: %w", hdr.Name, err)
+		}
+	}
+}

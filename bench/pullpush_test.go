@@ -24,8 +24,8 @@ const pullPushRounds = 3
 // registry on loopback: the CNCF registry when it is installed, else
 // berth's. The floors are what no engine can beat on this machine: for a
 // push, compressing the layers (pgzip on all cores) and uploading them;
-// for a pull, downloading them (three at a time, as pulls do) and
-// decompressing them on one core.
+// for a pull, downloading them (three at a time, as pulls do),
+// decompressing them on one core and unpacking them to disk.
 func BenchmarkPullPush(b *testing.B) {
 	es := startEngines(b)
 	layers := multiLayers(b)
@@ -42,7 +42,7 @@ func BenchmarkPullPush(b *testing.B) {
 		b.Cleanup(func() { e.run(nil, "rmi", multiImage) })
 	}
 	blobs := gzipAll(b, layers)
-	var zipTimes, unzipTimes []float64
+	var zipTimes, unzipTimes, unpackTimes []float64
 	push := func(i int) float64 {
 		reg := newRegistry()
 		defer reg.stop()
@@ -64,7 +64,8 @@ func BenchmarkPullPush(b *testing.B) {
 		runs := alternate(pullPushRounds, len(es.all)+1, push)
 		reg := newRegistry()
 		note := describe(layers) + "; through the " + reg.name + " on loopback"
-		recordAll(b, es, pushW, note, runs, "upload of the compressed layers", zipTimes, "gzip of the layers (pgzip, all cores)")
+		recordAll(b, es, pushW, note, runs, floorRuns{"upload of the compressed layers, 3 at a time", runs[len(es.all)]},
+			floorRuns{"gzip of the layers (pgzip, all cores)", zipTimes})
 
 		ref := reg.addr + "/berth-bench/multi:v1"
 		es.all[0].must(b, "tag", multiImage, ref)
@@ -78,6 +79,7 @@ func BenchmarkPullPush(b *testing.B) {
 			if i == len(es.all) {
 				t, data := downloadBlobs(b, reg, "berth-bench/multi", pulled)
 				unzipTimes = append(unzipTimes, gunzipAll(b, data))
+				unpackTimes = append(unpackTimes, unpackLayers(b, layers))
 				return t
 			}
 			e := es.all[i]
@@ -85,16 +87,23 @@ func BenchmarkPullPush(b *testing.B) {
 			return e.timed(b, append(append([]string{"pull"}, e.tlsOff...), ref)...)
 		}
 		runs = alternate(pullPushRounds, len(es.all)+1, pull)
-		recordAll(b, es, pullW, note+"; layers as berth pushed them", runs, "download of the compressed layers, 3 at a time", unzipTimes, "gunzip of the layers on one core")
+		recordAll(b, es, pullW, note+"; layers as berth pushed them", runs, floorRuns{"download of the compressed layers, 3 at a time", runs[len(es.all)]},
+			floorRuns{"gunzip of the layers on one core", unzipTimes}, floorRuns{"unpack of the layers to disk (page cache)", unpackTimes})
 		for _, e := range es.all {
 			e.must(b, "load", "-i", archive)
 		}
 	}
 }
 
-// recordAll records each engine's runs, the floor measured in the same
-// loop (the last runs) and a second floor timed beside it.
-func recordAll(b *testing.B, es *engines, workload, note string, runs [][]float64, floor string, floor2 []float64, floor2Name string) {
+// floorRuns is a floor's name and runs.
+type floorRuns struct {
+	name string
+	runs []float64
+}
+
+// recordAll records each engine's runs (the first len(es.all) of runs)
+// and the floors measured in the same loop.
+func recordAll(b *testing.B, es *engines, workload, note string, runs [][]float64, floors ...floorRuns) {
 	b.Helper()
 	for i, e := range es.all {
 		r := Result{Workload: workload, System: e.name, Runs: runs[i]}
@@ -103,8 +112,9 @@ func recordAll(b *testing.B, es *engines, workload, note string, runs [][]float6
 		}
 		record(b, r)
 	}
-	record(b, Result{Workload: workload, System: floor, Floor: true, Runs: runs[len(es.all)]})
-	record(b, Result{Workload: workload, System: floor2Name, Floor: true, Runs: floor2})
+	for _, f := range floors {
+		record(b, Result{Workload: workload, System: f.name, Floor: true, Runs: f.runs})
+	}
 	es.recordSkips(b, workload)
 }
 

@@ -6,6 +6,7 @@
 #
 #   BENCH=regexp     run only the benchmarks of bench/ matching it
 #   BERTH_BENCH_OUT  keep the raw outputs there (default: a new temp dir)
+#   BERTH_COMMIT     the commit the report names (default: git rev-parse)
 #
 # A failed benchmark leaves docs/ alone: the partial report goes next to the
 # raw outputs instead, and the script exits non-zero.
@@ -39,7 +40,8 @@ md=docs/benchmarks.md png=docs/benchmarks.png
 if [ "$status" -ne 0 ] || [ -n "${BENCH:-}" ]; then
 	md=$out/benchmarks.md png=$out/benchmarks.png
 fi
-$go run ./bench/report -results "$out/results.jsonl" -gobench "$out/bench.txt,$out/registry.txt" \
+commit=${BERTH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+$go run ./bench/report -commit "$commit" -results "$out/results.jsonl" -gobench "$out/bench.txt,$out/registry.txt" \
 	-md "$md" -png "$png" -elapsed "$elapsed" || status=1
 echo "bench: $elapsed; report $md, chart $png; raw outputs in $out"
 [ "$status" -eq 0 ] || echo "bench: a benchmark failed (see $out/*.txt); docs/ left as it was" >&2

@@ -13,11 +13,14 @@ import (
 
 // describeMachine says what the figures were measured on: the machine and
 // the version of every system compared, or that it is absent.
-func describeMachine(ctx context.Context) []string {
+func describeMachine(ctx context.Context, commit string) []string {
+	if commit == "" {
+		commit = output(ctx, "git", "rev-parse", "--short", "HEAD")
+	}
 	lines := []string{
 		"machine: " + osName() + ", kernel " + readTrim("/proc/sys/kernel/osrelease") + ", " + cgroupMode(),
 		fmt.Sprintf("CPU: %s, %d cores; memory %s", cpuModel(), runtime.NumCPU(), memTotal()),
-		"berth: commit " + output(ctx, "git", "rev-parse", "--short", "HEAD") + ", built with " + runtime.Version(),
+		"berth: commit " + commit + ", built with " + runtime.Version(),
 	}
 	docker := "docker: " + output(ctx, "docker", "--version")
 	if v := output(ctx, "docker", "version", "--format", "{{.Server.Version}}"); v != "absent" {

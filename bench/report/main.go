@@ -31,7 +31,7 @@ func main() {
 }
 
 type options struct {
-	results, gobench, md, png, elapsed string
+	results, gobench, md, png, elapsed, commit string
 	machine                            bool
 }
 
@@ -44,6 +44,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.StringVar(&o.md, "md", "docs/benchmarks.md", "markdown report to write")
 	fs.StringVar(&o.png, "png", "docs/benchmarks.png", "chart to write (empty: none)")
 	fs.StringVar(&o.elapsed, "elapsed", "", "how long the run took, as the report states it")
+	fs.StringVar(&o.commit, "commit", "", "berth's commit, as the report names it (default: git rev-parse)")
 	fs.BoolVar(&o.machine, "machine", true, "describe this machine and the peers' versions")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("flags: %v: %w", err, errdefs.ErrInvalidArgument)
@@ -63,7 +64,7 @@ func run(args []string, stderr io.Writer) error {
 		m.elapsed = "the whole `make bench` took " + o.elapsed
 	}
 	if o.machine {
-		m.machine = describeMachine(context.Background())
+		m.machine = describeMachine(context.Background(), o.commit)
 	}
 	if o.png != "" {
 		rel, err := filepath.Rel(filepath.Dir(o.md), o.png)

@@ -47,6 +47,7 @@ func group(results []bench.Result) []*workload {
 			w.results = append(w.results, r)
 		}
 	}
+	slices.SortStableFunc(out, func(a, b *workload) int { return workloadRank(a.name) - workloadRank(b.name) })
 	for _, w := range out {
 		refName := ""
 		if i := slices.IndexFunc(w.results, func(r bench.Result) bool { return r.System == "berth" && isRef(r) }); i >= 0 {
@@ -70,6 +71,21 @@ func group(results []bench.Result) []*workload {
 	return out
 }
 
+// workloadOrder is the order of the report: what a user meets first (a
+// container starting) first, the registry's own figures last. Workloads
+// of other names follow in the order they were recorded.
+var workloadOrder = []string{"container start", "httpd", "web server", "commit", "save", "load", "push", "pull",
+	"build", "storage", "registry"}
+
+func workloadRank(name string) int {
+	for i, prefix := range workloadOrder {
+		if strings.HasPrefix(strings.ToLower(name), prefix) {
+			return i
+		}
+	}
+	return len(workloadOrder)
+}
+
 // ratio is the reference's time over r's (for rates, r's rate over the
 // reference's): below 1 the reference is faster. ok is false when either
 // was not measured.
@@ -82,6 +98,29 @@ func ratio(ref *bench.Result, r bench.Result) (float64, bool) {
 	}
 	return ref.Median() / r.Median(), true
 }
+
+// reproduce says how to run it again, peers included.
+const reproduce = `
+## Reproducing
+
+    make bench                      # builds bin/berth, runs bench/ and registry/bench, writes this file
+    make bench BENCH=ContainerStart # a subset; the report goes to a temp dir instead
+
+` + "`make bench`" + ` installs nothing. It measures docker when a dockerd answers on ` + "`$DOCKER_HOST`" + ` (else
+/var/run/docker.sock), podman when it is on PATH (on private storage roots, with a private
+containers.conf), runc and crun when installed, the CNCF registry when /usr/bin/docker-registry is;
+each one absent is listed as skipped, with the reason. For the figures above the peers came from
+Debian's ` + "`docker.io`" + ` and ` + "`podman`" + ` packages, with a dockerd of its own that cannot touch the host's
+firewall or other bridges:
+
+    dockerd --data-root /tmp/peers/docker/data --exec-root /tmp/peers/docker/exec \
+        --pidfile /tmp/peers/docker/docker.pid -H unix:///tmp/peers/docker/docker.sock \
+        --bip 10.213.0.1/24 --iptables=false --ip-masq=false --ip-forward=false &
+    DOCKER_HOST=unix:///tmp/peers/docker/docker.sock make bench
+
+Every fixture is built offline (the busybox image from busybox-static, layers from host files and
+seeded random data) and every registry is on loopback; nothing is fetched from the internet.
+`
 
 // meta is what the report says about the run.
 type meta struct {
@@ -114,6 +153,7 @@ func writeMarkdown(w io.Writer, m meta, ws []*workload, other []*goBench) error 
 	}
 	writeNotes(&b, ws)
 	writeOther(&b, other)
+	b.WriteString(reproduce)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

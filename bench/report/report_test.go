@@ -76,22 +76,22 @@ func TestFromGoBench(t *testing.T) {
 
 func sampleResults() []bench.Result {
 	return []bench.Result{
-		{Workload: "start", System: "runc run", Floor: true, Runs: []float64{0.03, 0.04}},
-		{Workload: "start", System: "docker", Runs: []float64{0.4, 0.5, 0.3}},
-		{Workload: "start", System: "podman", Skipped: "podman is not installed"},
-		{Workload: "start", System: "berth", Runs: []float64{0.1, 0.2}, Note: "busybox"},
+		{Workload: "container start", System: "runc run", Floor: true, Runs: []float64{0.03, 0.04}},
+		{Workload: "container start", System: "docker", Runs: []float64{0.4, 0.5, 0.3}},
+		{Workload: "container start", System: "podman", Skipped: "podman is not installed"},
+		{Workload: "container start", System: "berth", Runs: []float64{0.1, 0.2}, Note: "busybox"},
 		{Workload: "pull", System: "berth", Unit: "MB/s", Runs: []float64{100}},
 		{Workload: "pull", System: "docker", Unit: "MB/s", Runs: []float64{50}},
-		{Workload: "storage", System: "berth vfs", Runs: []float64{2}},
-		{Workload: "storage", System: "berth btrfs", Runs: []float64{1}},
-		{Workload: "start", System: "docker", Runs: []float64{0.6}}, // a rerun replaces
+		{Workload: "storage: x", System: "berth vfs", Runs: []float64{2}},
+		{Workload: "storage: x", System: "berth btrfs", Runs: []float64{1}},
+		{Workload: "container start", System: "docker", Runs: []float64{0.6}}, // a rerun replaces
 	}
 }
 
 func TestGroupAndRatio(t *testing.T) {
 	t.Parallel()
 	ws := group(sampleResults())
-	if len(ws) != 3 || ws[0].name != "start" || ws[1].name != "pull" {
+	if len(ws) != 3 || ws[0].name != "container start" || ws[1].name != "pull" || ws[2].name != "storage: x" {
 		t.Fatalf("workloads %+v", ws)
 	}
 	var order []string
@@ -130,13 +130,13 @@ func TestMarkdown(t *testing.T) {
 	}
 	md := b.String()
 	for _, want := range []string{
-		"| start | **berth** | 0.150 s | 0.100 – 0.200 | 2 |  |",
+		"| container start | **berth** | 0.150 s | 0.100 – 0.200 | 2 |  |",
 		"|  | docker | 0.600 s | 0.600 – 0.600 | 1 | 0.25 |",
 		"|  | runc run *(floor)* | 0.035 s |",
 		"|  | podman | skipped: podman is not installed |",
 		"|  | docker | 50.00 MB/s | 50.00 – 50.00 | 1 | 0.50 |",
 		"![medians and ranges, per workload](benchmarks.png)",
-		"- **start**, berth: busybox",
+		"- **container start**, berth: busybox",
 		"| BenchmarkHTTPD | ms-address | 180.5 | 1 |",
 		"- CPU: x",
 	} {
@@ -152,6 +152,9 @@ func TestMarkdown(t *testing.T) {
 func TestChart(t *testing.T) {
 	t.Parallel()
 	ws := group(sampleResults())
+	if ws[0].results[0].System != "berth" {
+		t.Fatalf("first row %+v", ws[0].results[0])
+	}
 	var b bytes.Buffer
 	if err := writeChart(&b, ws); err != nil {
 		t.Fatal(err)
@@ -237,5 +240,21 @@ func TestRun(t *testing.T) {
 	}
 	if err := run([]string{"-md", md}, &stderr); err == nil {
 		t.Error("no inputs accepted")
+	}
+}
+
+func TestWorkloadOrder(t *testing.T) {
+	t.Parallel()
+	var in []bench.Result
+	for _, w := range []string{"registry: blob upload", "something new", "pull: 5 layers", "Container start: run", "build: cold", "another"} {
+		in = append(in, bench.Result{Workload: w, System: "berth", Runs: []float64{1}})
+	}
+	var got []string
+	for _, w := range group(in) {
+		got = append(got, w.name)
+	}
+	want := []string{"Container start: run", "pull: 5 layers", "build: cold", "registry: blob upload", "something new", "another"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("order %q, want %q", got, want)
 	}
 }
