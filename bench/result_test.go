@@ -122,3 +122,21 @@ func TestReadResultsErrors(t *testing.T) {
 		t.Errorf("blank lines: %v %v", got, err)
 	}
 }
+
+func TestStartTarget(t *testing.T) {
+	t.Parallel()
+	runs := func(v float64) Result { return Result{Runs: []float64{v}} }
+	for _, tc := range []struct {
+		berth, runc, docker Result
+		want                string
+	}{
+		{runs(0.05), runs(0.03), runs(0.4), "target under 2× runc run (0.060 s): met; under ½ docker (0.200 s): met"},
+		{runs(0.09), runs(0.03), runs(0.4), "target under 2× runc run (0.060 s): not met; under ½ docker (0.200 s): met"},
+		{runs(0.09), runs(0.03), Result{}, "target under 2× runc run (0.060 s): not met"},
+		{runs(0.09), Result{}, Result{}, ""},
+	} {
+		if got := startTarget(tc.berth, tc.runc, tc.docker); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}

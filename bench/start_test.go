@@ -49,14 +49,45 @@ func BenchmarkContainerStart(b *testing.B) {
 	}
 	for range b.N {
 		runs := alternate(startRounds, len(systems), func(i int) float64 { return systems[i].run(i) })
+		results := make(map[string]Result)
 		for i, s := range systems {
-			record(b, Result{Workload: startWorkload, System: s.name, Floor: s.floor, Runs: runs[i]})
+			results[s.name] = Result{Workload: startWorkload, System: s.name, Floor: s.floor, Runs: runs[i]}
+		}
+		for i, s := range systems {
+			r := results[s.name]
+			if i == 0 {
+				r.Note = startTarget(r, results["runc run (bundle)"], results["docker"])
+			}
+			record(b, r)
 		}
 	}
 	es.recordSkips(b, startWorkload)
 	for name, why := range rawSkips {
 		record(b, Result{Workload: startWorkload, System: name + " run (bundle)", Floor: true, Skipped: why})
 	}
+}
+
+// startTarget says whether berth's median start meets issue 3's target:
+// under twice the raw runtime's and under half of docker's.
+func startTarget(berth, runc, docker Result) string {
+	check := func(limit float64, what string) string {
+		verdict := "met"
+		if berth.Median() >= limit {
+			verdict = "not met"
+		}
+		return fmt.Sprintf("under %s (%.3f s): %s", what, limit, verdict)
+	}
+	var parts []string
+	if len(runc.Runs) > 0 {
+		parts = append(parts, check(2*runc.Median(), "2× runc run"))
+	}
+	if len(docker.Runs) > 0 {
+		parts = append(parts, check(docker.Median()/2, "½ docker"))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "target " + strings.Join(parts, "; ")
 }
 
 // rawRuntime is an OCI runtime CLI with a bundle of the busybox fixture
