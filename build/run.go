@@ -197,8 +197,15 @@ func (s *stage) execRun(ctx context.Context, r *runStep) (_ digest.Digest, err e
 	if err != nil {
 		return "", err
 	}
+	targets := []string{"dev/pipes"}
+	for _, m := range mounts {
+		targets = append(targets, m.Target)
+	}
+	for v := range s.cfg.Config.Volumes {
+		targets = append(targets, v)
+	}
 	return s.storeLayer(ctx, s.cfg, r.nop, id, func(w io.Writer) error {
-		return s.j.b.containerDiff(ctx, id, top, w)
+		return s.j.b.containerDiff(ctx, id, top, targets, w)
 	})
 }
 
@@ -269,10 +276,11 @@ func (s *stage) runContainer(ctx context.Context, id string, argv []string) erro
 	return nil
 }
 
-// containerDiff writes the changes a RUN container made as a layer tar.
-// The container service keys a container's writable snapshot by the
+// containerDiff writes the changes a RUN container made as a layer tar,
+// without the mount points the runtime created (see layerMask). The
+// container service keys a container's writable snapshot by the
 // container's ID; the snapshot's parent must be the image's top layer.
-func (b *Builder) containerDiff(ctx context.Context, id, parentTop string, w io.Writer) error {
+func (b *Builder) containerDiff(ctx context.Context, id, parentTop string, targets []string, w io.Writer) error {
 	info, err := b.sn.Stat(ctx, id)
 	if err != nil {
 		return fmt.Errorf("build container %s: writable layer: %w", id, err)
@@ -284,19 +292,31 @@ func (b *Builder) containerDiff(ctx context.Context, id, parentTop string, w io.
 	if err != nil {
 		return err
 	}
-	if o, ok := mount.OverlayOf(mounts); ok && o.Upper != "" {
-		return archive.Diff(ctx, w, "", o.Upper, archive.WhiteoutOverlay)
-	}
-	withUpper := func(lower string) error {
+	diff := func(lower string, out io.Writer) error {
+		if o, ok := mount.OverlayOf(mounts); ok && o.Upper != "" {
+			return archive.Diff(ctx, out, "", o.Upper, archive.WhiteoutOverlay)
+		}
 		if dir, _, ok := mount.BindOf(mounts); ok {
-			return archive.Diff(ctx, w, lower, dir, archive.WhiteoutDelete)
+			return archive.Diff(ctx, out, lower, dir, archive.WhiteoutDelete)
 		}
 		return mount.WithTempMount(ctx, mounts, func(root string) error {
-			return archive.Diff(ctx, w, lower, root, archive.WhiteoutDelete)
+			return archive.Diff(ctx, out, lower, root, archive.WhiteoutDelete)
 		})
 	}
+	masked := func(lower string) error {
+		pr, pw := io.Pipe()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			pw.CloseWithError(diff(lower, pw))
+		}()
+		err := newLayerMask(w, lower, targets).filter(pr)
+		pr.CloseWithError(io.ErrClosedPipe)
+		<-done
+		return err
+	}
 	if parentTop == "" {
-		return withUpper("")
+		return masked("")
 	}
 	key := "build-view-" + randomHex(8)
 	view, err := b.sn.View(ctx, key, parentTop)
@@ -304,7 +324,7 @@ func (b *Builder) containerDiff(ctx context.Context, id, parentTop string, w io.
 		return err
 	}
 	defer b.sn.Remove(context.WithoutCancel(ctx), key)
-	return mount.WithTempMount(ctx, view, withUpper)
+	return mount.WithTempMount(ctx, view, masked)
 }
 
 // scriptDir writes a `RUN <<EOF` script that starts with #! where the

@@ -1,0 +1,145 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestBuildErrors checks that bad input fails with a precise message, the
+// exit status of a failed RUN, and nothing half-made left behind.
+func TestBuildErrors(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	closed := freeAddr(t) // nothing listens there: a registry that is down
+	tests := []struct {
+		name       string
+		dockerfile string
+		args       []string
+		code       int
+		stderr     string
+		stdout     string
+	}{
+		{name: "syntax", dockerfile: "FROM busybox\n\nRUN echo ok\nFROB x\n", code: 1,
+			stderr: "Dockerfile:4: unknown instruction: FROB"},
+		{name: "syntax in -f", dockerfile: "FROM busybox\nCOPY\n", args: []string{"-f", "Dockerfile.dev"}, code: 1,
+			stderr: "Dockerfile.dev:2: COPY requires at least two arguments"},
+		{name: "misspelt", dockerfile: "FROM busybox\nCOPPY a b\n", code: 1, stderr: "unknown instruction: COPPY (did you mean COPY?)"},
+		{name: "missing source", dockerfile: "FROM busybox\nCOPY nothere /x\n", code: 1,
+			stderr: "COPY failed: file not found in build context or excluded by .dockerignore: stat nothere: file does not exist"},
+		{name: "failing run", dockerfile: "FROM busybox\nRUN echo to stdout; echo to stderr >&2; exit 3\n", code: 3,
+			stderr: "The command '/bin/sh -c echo to stdout; echo to stderr >&2; exit 3' returned a non-zero code: 3",
+			stdout: "to stdout\n"},
+		{name: "failing run stderr", dockerfile: "FROM busybox\nRUN echo to stderr >&2; exit 3\n", code: 3, stdout: "to stderr\n"},
+		{name: "failing exec form", dockerfile: "FROM busybox\nRUN [\"false\"]\n", code: 1,
+			stderr: "The command 'false' returned a non-zero code: 1"},
+		{name: "unknown stage index", dockerfile: "FROM busybox\nCOPY --from=4 /x /x\n", code: 1,
+			stderr: "COPY failed: invalid from flag value 4: refers to current or future build stage"},
+		{name: "unknown base image", dockerfile: "FROM " + closed + "/nope/base:v1\n", code: 1,
+			stderr: closed + "/nope/base:v1"},
+		{name: "unknown target", dockerfile: "FROM busybox AS one\n", args: []string{"--target", "two"}, code: 1,
+			stderr: "failed to reach build target two in Dockerfile"},
+		{name: "bad tag", dockerfile: "FROM busybox\n", args: []string{"-t", "Bad:Tag"}, code: 125,
+			stderr: "invalid reference format"},
+		{name: "unset required variable", dockerfile: "FROM busybox\nENV X=\"${NEEDED:?must be given}\"\n", code: 1,
+			stderr: "NEEDED: must be given"},
+		{name: "empty", dockerfile: "# nothing\n", code: 1, stderr: "Dockerfile:1: file with no instructions"},
+		{name: "secret mounts", dockerfile: "FROM busybox\nRUN --mount=type=secret,id=x true\n", code: 1,
+			stderr: "--mount=type=secret needs BuildKit's session"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := "Dockerfile"
+			if len(tt.args) > 1 && tt.args[0] == "-f" {
+				name = tt.args[1]
+			}
+			dir := writeContext(t, map[string]string{name: tt.dockerfile})
+			args := append(append([]string{"build"}, tt.args...), dir)
+			if len(tt.args) > 1 && tt.args[0] == "-f" {
+				args = append([]string{"build", "-f", filepath.Join(dir, name)}, dir)
+			}
+			r := d.berth(args...)
+			if r.Code != tt.code || !strings.Contains(r.Stderr, tt.stderr) || !strings.Contains(r.Stdout, tt.stdout) {
+				t.Fatalf("got %s\nwant exit %d, stderr with %q, stdout with %q", r, tt.code, tt.stderr, tt.stdout)
+			}
+		})
+	}
+	// Nothing of the failures is left but Docker's failed RUN containers
+	// (kept for inspection without --force-rm).
+	r := d.berthIn(strings.NewReader("FROM busybox\nRUN exit 5\n"), "build", "--force-rm", "-")
+	if r.Code != 5 {
+		t.Fatalf("--force-rm build: %s", r)
+	}
+	ps := d.must("ps", "-a", "--format", "{{.Command}}")
+	if got := strings.Count(ps, "\n"); got != 3 || strings.Contains(ps, "exit 5") {
+		t.Errorf("containers after the failures (want the three failed RUNs without --force-rm):\n%s", ps)
+	}
+	d.assertNoBuildLeftovers()
+}
+
+// assertNoBuildLeftovers checks that no build directory, view or mount of
+// a build remains.
+func (d *daemon) assertNoBuildLeftovers() {
+	d.t.Helper()
+	if entries, _ := os.ReadDir(filepath.Join(d.DataRoot, "build", "tmp")); len(entries) > 0 {
+		d.t.Errorf("build scratch directories left: %v", entries)
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mi), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], d.dir) && !strings.Contains(f[4], "/containers/") && !strings.Contains(f[4], "/netns/") {
+			d.t.Errorf("mount left: %s", f[4])
+		}
+	}
+}
+
+// TestBuildCancel interrupts a build (ctrl-c of the CLI) while a RUN runs:
+// its container, mounts and scratch files go, no image is made for it.
+func TestBuildCancel(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM busybox\nCOPY a /a\nRUN --mount=type=cache,target=/c echo started; sleep 120\nRUN echo never\n",
+		"a":          "a\n",
+	})
+	before := d.must("images", "-a", "-q")
+	cmd := exec.Command(berthBin, "-H", d.Host, "build", dir)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(d.dir, "cfg"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && sc.Text() != "started" {
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && d.must("ps", "-aq") != "" {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if ps := d.must("ps", "-a"); strings.Count(ps, "\n") != 1 {
+		t.Fatalf("the cancelled build left containers:\n%s", ps)
+	}
+	after := d.must("images", "-a", "-q")
+	// The COPY step finished before the interruption and stays as cache.
+	if n := strings.Count(after, "\n") - strings.Count(before, "\n"); n != 1 {
+		t.Errorf("images before %q after %q: want only the COPY step's", before, after)
+	}
+	d.assertNoBuildLeftovers()
+}
