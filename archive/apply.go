@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -74,13 +75,18 @@ type dirTime struct {
 }
 
 type applier struct {
-	ctx   context.Context
-	root  *os.Root
-	opts  ApplyOptions
-	log   *slog.Logger
-	touch map[string]uint8
-	dirs  []dirTime
-	buf   []byte
+	ctx context.Context
+	// root resolves paths where openat2 cannot and removes trees; rootDir
+	// and cache serve everything else (see resolve.go).
+	root      *os.Root
+	rootDir   *openDir
+	cache     dirCache
+	noOpenat2 bool
+	opts      ApplyOptions
+	log       *slog.Logger
+	touch     map[string]uint8
+	dirs      []dirTime
+	buf       []byte
 }
 
 // Apply reads an uncompressed layer tar from r and applies it under root,
@@ -93,19 +99,33 @@ type applier struct {
 //
 // Apply assumes nothing else modifies root while it runs.
 func Apply(ctx context.Context, root string, r io.Reader, opts ApplyOptions) (int64, error) {
+	return applyTar(ctx, root, r, opts, false)
+}
+
+// applyTar is Apply; noOpenat2 makes it resolve paths as it does on kernels
+// without openat2.
+func applyTar(ctx context.Context, root string, r io.Reader, opts ApplyOptions, noOpenat2 bool) (int64, error) {
 	rt, err := os.OpenRoot(root)
 	if err != nil {
 		return 0, fmt.Errorf("apply layer to %s: %w", root, err)
 	}
 	defer rt.Close()
-	a := &applier{
-		ctx:   ctx,
-		root:  rt,
-		opts:  opts,
-		log:   opts.Logger,
-		touch: make(map[string]uint8),
-		buf:   make([]byte, copyBufSize),
+	rootFD, err := unix.Open(root, dirOpenFlags, 0)
+	if err != nil {
+		return 0, fmt.Errorf("apply layer to %s: %w", root, err)
 	}
+	defer unix.Close(rootFD)
+	a := &applier{
+		ctx:       ctx,
+		root:      rt,
+		rootDir:   &openDir{rel: ".", fd: rootFD, root: true},
+		noOpenat2: noOpenat2,
+		opts:      opts,
+		log:       opts.Logger,
+		touch:     make(map[string]uint8),
+		buf:       make([]byte, copyBufSize),
+	}
+	defer a.cache.drop()
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -205,13 +225,15 @@ func (a *applier) entry(hdr *tar.Header, content io.Reader) error {
 		if hdr.Typeflag != tar.TypeDir {
 			return fmt.Errorf("layer entry %q: root must be a directory: %w", hdr.Name, errdefs.ErrInvalidArgument)
 		}
-		return a.withParent(hdr.Name, ".", true, func(dir *os.File) error {
-			return a.setAttrs(dir, ".", hdr, true)
-		})
+		if err := a.fileAttrs(a.rootDir.fd, hdr); err != nil {
+			return err
+		}
+		a.dirs = append(a.dirs, dirTime{rel: ".", ts: [2]unix.Timespec(headerTimes(hdr))})
+		return nil
 	}
 	a.markAdded(rel)
-	return a.withParent(hdr.Name, rel, true, func(dir *os.File) error {
-		return a.create(dir, path.Base(rel), rel, hdr, content)
+	return a.withParent(hdr.Name, rel, true, func(dfd int) error {
+		return a.create(dfd, path.Base(rel), rel, hdr, content)
 	})
 }
 
@@ -239,59 +261,20 @@ func (a *applier) markAdded(rel string) {
 	}
 }
 
-// withParent opens the directory that holds rel (root itself for ".")
-// through os.Root, so a parent path through a symlink that leaves root is
-// refused, and runs fn with it. Missing parents are created 0755 like
-// Docker does when create is set.
-func (a *applier) withParent(entry, rel string, create bool, fn func(dir *os.File) error) error {
-	parent := path.Dir(rel)
-	if rel == "." {
-		parent = "."
-	}
-	dir, err := a.openDir(parent)
-	if err != nil && create && errors.Is(err, os.ErrNotExist) {
-		if err = a.root.MkdirAll(parent, 0o755); err == nil {
-			dir, err = a.openDir(parent)
-		}
-	}
-	if err != nil {
-		return resolveError(entry, err)
-	}
-	defer dir.Close()
-	return fn(dir)
-}
-
-// openDir opens a directory under root, following symlinks that stay in
-// root. O_DIRECTORY matters: opening a FIFO a layer planted would block.
-func (a *applier) openDir(rel string) (*os.File, error) {
-	return a.root.OpenFile(rel, os.O_RDONLY|unix.O_DIRECTORY, 0)
-}
-
-// resolveError classifies a failure to resolve a path under root. os.Root
-// reports escapes with a non-errno error; loops and non-directory parents
-// are malformed layers too.
-func resolveError(entry string, err error) error {
-	var errno unix.Errno
-	if !errors.As(err, &errno) || errno == unix.ELOOP || errno == unix.ENOTDIR {
-		return fmt.Errorf("layer entry %q: parent path leaves root or is not a directory: %v: %w", entry, err, errdefs.ErrInvalidArgument)
-	}
-	return fmt.Errorf("layer entry %q: %w", entry, err)
-}
-
 func (a *applier) whiteout(hdr *tar.Header, rel, base string) error {
 	dir := path.Dir(rel)
 	if base == whiteoutOpaque {
 		if a.opts.Mode == WhiteoutOverlay {
 			return a.overlayOpaque(hdr.Name, dir)
 		}
-		// Resolving dir through os.Root first refuses a marker below a
-		// symlink that leaves root; the removal itself never follows one.
-		f, err := a.openDir(dir)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
+		// Resolving dir first refuses a marker below a symlink that leaves
+		// root; the removal itself never follows one.
+		d, err := a.dir(dir, false)
+		if err != nil && !errors.Is(err, unix.ENOENT) {
 			return resolveError(hdr.Name, err)
 		}
-		if f != nil {
-			f.Close()
+		if d != nil {
+			a.cache.release(d)
 		}
 		return a.deleteOpaque(hdr.Name, dir)
 	}
@@ -307,21 +290,21 @@ func (a *applier) whiteout(hdr *tar.Header, rel, base string) error {
 		return nil // whiteouts hide lower layers only, never this layer's entries
 	}
 	if a.opts.Mode == WhiteoutOverlay {
-		return a.withParent(hdr.Name, target, true, func(d *os.File) error {
-			return a.overlayWhiteout(d, name, target, hdr)
+		return a.withParent(hdr.Name, target, true, func(dfd int) error {
+			return a.overlayWhiteout(dfd, name, target, hdr)
 		})
 	}
+	a.cache.drop()
 	if err := a.root.RemoveAll(target); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return resolveError(hdr.Name, err)
 	}
 	return nil
 }
 
-func (a *applier) overlayWhiteout(dir *os.File, name, target string, hdr *tar.Header) error {
-	if err := a.removeExisting(dir, name, target, false); err != nil {
+func (a *applier) overlayWhiteout(dfd int, name, target string, hdr *tar.Header) error {
+	if err := a.removeExisting(dfd, name, target, false); err != nil {
 		return fmt.Errorf("layer entry %q: %w", hdr.Name, err)
 	}
-	dfd := int(dir.Fd())
 	if err := unix.Mknodat(dfd, name, unix.S_IFCHR, 0); err != nil {
 		return fmt.Errorf("layer entry %q: whiteout device: %w", hdr.Name, err)
 	}
@@ -335,12 +318,11 @@ func (a *applier) overlayWhiteout(dir *os.File, name, target string, hdr *tar.He
 }
 
 func (a *applier) overlayOpaque(entry, dir string) error {
-	return a.withParent(entry, dir, true, func(parent *os.File) error {
+	return a.withParent(entry, dir, true, func(pfd int) error {
 		base := path.Base(dir)
 		if dir == "." {
 			base = "."
 		}
-		pfd := int(parent.Fd())
 		err := unix.Mkdirat(pfd, base, 0o755)
 		if err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("layer entry %q: create opaque directory: %w", entry, err)
@@ -352,7 +334,7 @@ func (a *applier) overlayOpaque(entry, dir string) error {
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			return fmt.Errorf("layer entry %q: opaque marker in a non-directory: %w", entry, errdefs.ErrInvalidArgument)
 		}
-		if err := unix.Lsetxattr(procPath(parent, base), overlayOpaque, []byte("y"), 0); err != nil {
+		if err := unix.Lsetxattr(procPath(pfd, base), overlayOpaque, []byte("y"), 0); err != nil {
 			return fmt.Errorf("layer entry %q: set %s: %w", entry, overlayOpaque, err)
 		}
 		return nil
@@ -382,6 +364,7 @@ func (a *applier) deleteOpaque(entry, dir string) error {
 				return err
 			}
 		default:
+			a.cache.drop()
 			if err := a.root.RemoveAll(child); err != nil {
 				return resolveError(entry, err)
 			}
@@ -398,15 +381,15 @@ func (a *applier) openDirNoFollow(entry, rel string) (*os.File, error) {
 		return d, err
 	}
 	var out *os.File
-	err := a.withParent(entry, rel, false, func(parent *os.File) error {
-		fd, err := unix.Openat(int(parent.Fd()), path.Base(rel), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	err := a.withParent(entry, rel, false, func(pfd int) error {
+		fd, err := unix.Openat(pfd, path.Base(rel), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil
 		}
 		out = os.NewFile(uintptr(fd), rel)
 		return nil
 	})
-	if err != nil && errors.Is(err, os.ErrNotExist) {
+	if err != nil && errors.Is(err, unix.ENOENT) {
 		return nil, nil
 	}
 	return out, err
@@ -422,16 +405,16 @@ func (a *applier) setDirTimes() error {
 			continue
 		}
 		done[dt.rel] = true
-		err := a.withParent(dt.rel, dt.rel, false, func(parent *os.File) error {
+		err := a.withParent(dt.rel, dt.rel, false, func(pfd int) error {
 			base := path.Base(dt.rel)
 			if dt.rel == "." {
 				base = "."
 			}
 			var st unix.Stat_t
-			if err := unix.Fstatat(int(parent.Fd()), base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
 				return nil // replaced by a later entry of this layer
 			}
-			return unix.UtimesNanoAt(int(parent.Fd()), base, dt.ts[:], unix.AT_SYMLINK_NOFOLLOW)
+			return unix.UtimesNanoAt(pfd, base, dt.ts[:], unix.AT_SYMLINK_NOFOLLOW)
 		})
 		if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("layer entry %q: set directory times: %w", dt.rel, err)
@@ -442,8 +425,8 @@ func (a *applier) setDirTimes() error {
 
 // procPath names base inside the open directory dir for the path-only
 // syscalls (l*xattr) without resolving dir's path again.
-func procPath(dir *os.File, base string) string {
-	return fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), base)
+func procPath(dfd int, base string) string {
+	return "/proc/self/fd/" + strconv.Itoa(dfd) + "/" + base
 }
 
 type countingReader struct {

@@ -86,6 +86,16 @@ func escapeCases() []escapeCase {
 				data := layer(t, file("a"), file("b"))
 				return data[:1024+100]
 			}},
+		{name: "cached dir replaced by outward symlink", entry: "d/keep",
+			layer: func(t *testing.T, j *jail) []byte {
+				return layer(t, ent{name: "d/", typ: tar.TypeDir}, file("d/f"), sym("d", "../sentinel"), file("d/keep"))
+			}},
+		{name: "cached dir replaced by absolute symlink", entry: "d/pwned",
+			layer: func(t *testing.T, j *jail) []byte {
+				return layer(t, file("d/f"), sym("d", j.sentinel), file("d/pwned"))
+			}},
+		{name: "cached dir replaced by a file", entry: "d/x",
+			layer: func(t *testing.T, j *jail) []byte { return layer(t, file("d/f"), file("d"), file("d/x")) }},
 		{name: "parent is a file", entry: "f/x",
 			layer: func(t *testing.T, j *jail) []byte { return layer(t, file("f"), file("f/x")) }},
 		{name: "fifo as parent", entry: "p/x",
@@ -103,24 +113,34 @@ func escapeCases() []escapeCase {
 func TestApplyRefusesEscapes(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
-	for _, mode := range []WhiteoutMode{WhiteoutDelete, WhiteoutOverlay} {
-		for _, tt := range escapeCases() {
-			t.Run(mode.String()+"/"+tt.name, func(t *testing.T) {
-				t.Parallel()
-				j := newJail(t)
-				data := tt.layer(t, j)
-				_, err := Apply(context.Background(), j.root, bytes.NewReader(data), ApplyOptions{Mode: mode, NoDevices: tt.noDevices})
-				if !errors.Is(err, errdefs.ErrInvalidArgument) {
-					t.Fatalf("Apply = %v, want an ErrInvalidArgument", err)
-				}
-				if !strings.Contains(err.Error(), tt.entry) {
-					t.Errorf("error %q does not name %q", err, tt.entry)
-				}
-				j.assertUntouched(t)
-			})
+	for _, res := range resolvers {
+		for _, mode := range []WhiteoutMode{WhiteoutDelete, WhiteoutOverlay} {
+			for _, tt := range escapeCases() {
+				t.Run(res.name+"/"+mode.String()+"/"+tt.name, func(t *testing.T) {
+					t.Parallel()
+					j := newJail(t)
+					data := tt.layer(t, j)
+					opts := ApplyOptions{Mode: mode, NoDevices: tt.noDevices}
+					_, err := applyTar(context.Background(), j.root, bytes.NewReader(data), opts, res.noOpenat2)
+					if !errors.Is(err, errdefs.ErrInvalidArgument) {
+						t.Fatalf("Apply = %v, want an ErrInvalidArgument", err)
+					}
+					if !strings.Contains(err.Error(), tt.entry) {
+						t.Errorf("error %q does not name %q", err, tt.entry)
+					}
+					j.assertUntouched(t)
+				})
+			}
 		}
 	}
 }
+
+// resolvers are the two ways Apply resolves parent directories: openat2
+// and, for kernels without it, os.Root.
+var resolvers = []struct {
+	name      string
+	noOpenat2 bool
+}{{"openat2", false}, {"os.Root", true}}
 
 // TestApplySymlinksAreData checks that links pointing outside root are
 // written as they are and replaced, never followed.

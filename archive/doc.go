@@ -1,9 +1,11 @@
 // Package archive turns layer tars into directory trees and back.
 //
 // Apply unpacks an OCI/Docker layer changeset under a root, confining every
-// write to that root (os.Root for path resolution, *at syscalls with
-// AT_SYMLINK_NOFOLLOW for the final component). Deletions are represented
-// according to WhiteoutMode:
+// write to that root: parent directories are resolved with openat2 and
+// RESOLVE_BENEATH (os.Root where the kernel lacks openat2) and kept open
+// across consecutive entries, and the final component is reached with *at
+// syscalls that never follow it. Deletions are represented according to
+// WhiteoutMode:
 //
 //	layer tar entry           WhiteoutDelete (full tree)   WhiteoutOverlay (upperdir)
 //	dir/.wh.name              remove dir/name              dir/name = char device 0:0

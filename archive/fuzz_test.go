@@ -19,20 +19,23 @@ func FuzzApply(f *testing.F) {
 		{{name: "../sentinel/keep", body: "pwned"}},
 		{{name: "d/", typ: tar.TypeDir}, sym("d/x", "../../sentinel"), {name: "d/x/.wh..wh..opq"}},
 		{{name: "h", typ: tar.TypeLink, link: "../sentinel/keep"}},
+		{{name: "d/", typ: tar.TypeDir}, {name: "d/f", body: "x"}, sym("d", "../sentinel"), {name: "d/keep", body: "pwned"}},
+		{{name: "d/f", body: "x"}, sym("d", "/"), {name: "d/tmp/pwned", body: "pwned"}},
 	}
 	for _, s := range seeds {
 		data := layer(f, s...)
-		f.Add(data, false)
-		f.Add(data, true)
+		f.Add(data, false, false)
+		f.Add(data, true, false)
+		f.Add(data, false, true)
 	}
-	f.Fuzz(func(t *testing.T, data []byte, overlay bool) {
+	f.Fuzz(func(t *testing.T, data []byte, overlay, noOpenat2 bool) {
 		requireRoot(t)
 		j := newJail(t)
 		opts := ApplyOptions{NoDevices: true}
 		if overlay {
 			opts.Mode = WhiteoutOverlay
 		}
-		_, _ = Apply(context.Background(), j.root, bytes.NewReader(data), opts)
+		_, _ = applyTar(context.Background(), j.root, bytes.NewReader(data), opts, noOpenat2)
 		j.assertUntouched(t)
 	})
 }

@@ -63,7 +63,7 @@ func statNode(dir *os.File, name, rel string) (*node, error) {
 }
 
 func (n *node) readXattrs() error {
-	p := procPath(n.dir, n.name)
+	p := procPath(int(n.dir.Fd()), n.name)
 	names, err := listXattrs(p)
 	if err != nil {
 		return fmt.Errorf("list xattrs of %s: %w", n.rel, err)

@@ -183,13 +183,8 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range []struct {
-		name string
-		perm os.FileMode
-	}{{"fs", 0o755}, {"work", 0o700}} {
-		if err := os.Mkdir(filepath.Join(staged, d.name), d.perm); err != nil {
-			return nil, errors.Join(fmt.Errorf("snapshot %q: %w", key, err), s.dirs.DiscardStaged(staged))
-		}
+	if err := makeSnapshotDirs(staged, id); err != nil {
+		return nil, errors.Join(fmt.Errorf("snapshot %q: %w", key, err), s.dirs.DiscardStaged(staged))
 	}
 	if err := s.dirs.Publish(staged, id); err != nil {
 		return nil, errors.Join(err, s.dirs.DiscardStaged(staged))
