@@ -1,0 +1,136 @@
+package integration
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// dockerBuild runs the stock docker CLI's classic builder against d.
+func (d *daemon) dockerBuild(stdin string, args ...string) result {
+	d.t.Helper()
+	bin := dockerCLI(d.t)
+	var in *strings.Reader
+	if stdin != "" {
+		in = strings.NewReader(stdin)
+	}
+	env := []string{"DOCKER_CONFIG=" + filepath.Join(d.dir, "dockercfg"), "DOCKER_BUILDKIT=0"}
+	if in == nil {
+		return runCmd(d.t, nil, env, bin, append([]string{"-H", d.Host, "build"}, args...)...)
+	}
+	return runCmd(d.t, in, env, bin, append([]string{"-H", d.Host, "build"}, args...)...)
+}
+
+var reClassicLine = regexp.MustCompile(`^(Sending build context to Docker daemon  [0-9.]+k?B|Step \d+/\d+ : .*| ---> [0-9a-f]{12}| ---> Running in [0-9a-f]{12}| ---> Using cache|Removing intermediate container [0-9a-f]{12}|Successfully built [0-9a-f]{12}|Successfully tagged .*|# Executing \d+ build triggers?|)$`)
+
+// TestBuildDockerCLI drives the builder with the stock docker CLI (28.x,
+// no buildx: its classic builder, as DOCKER_BUILDKIT=0 asks): the output
+// lines, the cache, -q, --iidfile, build args, --target, a failing RUN's
+// exit status, Dockerfile on stdin and `builder prune`.
+func TestBuildDockerCLI(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	dockerCLI(t)
+	d.importBusybox("busybox:latest")
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "remote bytes\n") }))
+	defer remote.Close()
+	files := map[string]string{
+		"Dockerfile":     strings.ReplaceAll(instructionsDockerfile, "{{URL}}", remote.URL),
+		"files/a.txt":    "file a\n",
+		"files/b.txt":    "file b\n",
+		"files/tool.sh":  "#!/bin/sh\necho tool\n",
+		"archive.tar.gz": string(gzipTar(t, map[string]string{"pkg/readme": "from the archive\n"})),
+		".dockerignore":  "*.md\n",
+		"notes.md":       "ignored\n",
+	}
+	dir := writeContext(t, files)
+	r := d.dockerBuild("", "--build-arg", "TAG=latest", "-t", "docker:built", dir)
+	if r.Code != 0 {
+		t.Fatalf("docker build: %s", r)
+	}
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		if strings.HasPrefix(l, "Step ") || strings.HasPrefix(l, " --->") || strings.HasPrefix(l, "Removing") || strings.HasPrefix(l, "Successfully") {
+			if !reClassicLine.MatchString(l) {
+				t.Errorf("line not in the classic builder's format: %q", l)
+			}
+		}
+	}
+	if !strings.Contains(r.Stdout, "Successfully tagged docker:built\n") || strings.Count(r.Stdout, " ---> Running in ") != 6 {
+		t.Fatalf("docker build output:\n%s", r.Stdout)
+	}
+	// The berth CLI's context of the same directory hits every cache entry
+	// the docker CLI's made: both send the same files.
+	again := d.must("build", "--build-arg", "TAG=latest", "-t", "berth:built", dir)
+	if strings.Contains(again, "Running in") {
+		t.Errorf("berth rebuilt what docker built:\n%s", again)
+	}
+	if a, b := d.must("image", "inspect", "-f", "{{.Id}}", "docker:built"), d.must("image", "inspect", "-f", "{{.Id}}", "berth:built"); a != b {
+		t.Errorf("docker built %s, berth %s", a, b)
+	}
+	if out := d.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", "docker:built"); !strings.Contains(out.Stdout, "#(nop)  CMD [\"cat greeting.txt\"]") {
+		t.Errorf("docker history:\n%s", out)
+	}
+	if got := d.docker("run", "--rm", "docker:built"); got.Stdout != "hello from /srv/app\n" {
+		t.Errorf("docker run: %s", got)
+	}
+
+	// -q prints the ID alone; --iidfile gets it too (with -q, the docker CLI
+	// writes what it printed, newline included).
+	iid := filepath.Join(t.TempDir(), "iid")
+	q := d.dockerBuild("", "-q", "--build-arg", "TAG=latest", "--iidfile", iid, dir)
+	written, _ := os.ReadFile(iid)
+	if q.Code != 0 || !regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`).MatchString(q.Stdout) || strings.TrimSpace(string(written)) != strings.TrimSpace(q.Stdout) {
+		t.Errorf("docker build -q: %s, iidfile %q", q, written)
+	}
+
+	// A Dockerfile on stdin, a build arg, a target, a failing RUN.
+	stages := "FROM busybox AS one\nARG WHO=nobody\nRUN echo \"hello $WHO\" > /who\nFROM one AS two\nRUN exit 4\n"
+	st := d.dockerBuild(stages, "--build-arg", "WHO=docker", "--target", "one", "-t", "docker:one", "-")
+	if st.Code != 0 || d.must("run", "--rm", "docker:one", "cat", "/who") != "hello docker\n" {
+		t.Errorf("docker build - --target one: %s", st)
+	}
+	fail := d.dockerBuild(stages, "-")
+	if fail.Code != 4 || !strings.Contains(fail.Stderr, "The command '/bin/sh -c exit 4' returned a non-zero code: 4") {
+		t.Errorf("failing RUN through docker: %s", fail)
+	}
+	if p := d.docker("builder", "prune", "-f"); p.Code != 0 || !strings.Contains(p.Stdout, "Total reclaimed space") {
+		t.Errorf("docker builder prune: %s", p)
+	}
+	if out := d.dockerBuild("", "--build-arg", "TAG=latest", dir); strings.Contains(out.Stdout, "Using cache") {
+		t.Errorf("builder prune kept the cache:\n%s", out.Stdout)
+	}
+}
+
+// TestBuildPull builds on an image that is only in a loopback registry:
+// FROM pulls it when it is missing, --pull pulls it again.
+func TestBuildPull(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	reg := startBerthRegistry(t, "none", nil)
+	ref := reg + "/lib/busybox:v1"
+	d.must("tag", "busybox:latest", ref)
+	d.must("push", ref)
+	d.must("rmi", ref)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\nRUN echo pulled > /p\n"})
+	out := d.must("build", "-t", "pulled:v1", dir)
+	if !strings.Contains(out, "Pulling from lib/busybox") || !strings.Contains(d.must("images", ref), "v1") {
+		t.Errorf("FROM of a missing image did not pull it:\n%s", out)
+	}
+	out = d.must("build", dir)
+	if strings.Contains(out, "Pulling") {
+		t.Errorf("FROM of a present image pulled it again:\n%s", out)
+	}
+	out = d.must("build", "--pull", dir)
+	if !strings.Contains(out, "Pulling from lib/busybox") {
+		t.Errorf("--pull did not pull:\n%s", out)
+	}
+	if got := d.must("run", "--rm", "pulled:v1", "cat", "/p"); got != "pulled\n" {
+		t.Errorf("run: %q", got)
+	}
+}
