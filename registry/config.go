@@ -8,11 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"regexp"
 	"time"
 
 	"berth/errdefs"
 	"berth/registry/server"
+	"berth/registry/upstream"
 )
 
 // Duration is a time.Duration written as "90s" or "5m" in the config file.
@@ -37,14 +40,30 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 
 // Config is the registry's configuration file (JSON; see README.md).
 type Config struct {
-	Addr             string     `json:"addr"`
-	Root             string     `json:"root"`
-	TLS              TLSConfig  `json:"tls"`
-	Auth             AuthConfig `json:"auth"`
-	LogFormat        string     `json:"logFormat"` // text or json
-	MaxManifestBytes int64      `json:"maxManifestBytes"`
-	UploadTTL        Duration   `json:"uploadTTL"` // abandoned uploads are purged after this
-	GC               GCConfig   `json:"gc"`
+	Addr             string         `json:"addr"`
+	Root             string         `json:"root"`
+	TLS              TLSConfig      `json:"tls"`
+	Auth             AuthConfig     `json:"auth"`
+	LogFormat        string         `json:"logFormat"` // text or json
+	MaxManifestBytes int64          `json:"maxManifestBytes"`
+	UploadTTL        Duration       `json:"uploadTTL"` // abandoned uploads are purged after this
+	GC               GCConfig       `json:"gc"`
+	Mirrors          []MirrorConfig `json:"mirrors"`
+}
+
+// MirrorConfig makes a namespace a pull-through cache of an upstream.
+type MirrorConfig struct {
+	Namespace string `json:"namespace"` // local namespace of the cache
+	URL       string `json:"url"`       // upstream base URL
+	// Hosts are the ?ns= values (registry-mirrors clients) that pick this
+	// upstream; default: the URL's host, and docker.io for Docker Hub's.
+	Hosts              []string `json:"hosts"`
+	Default            bool     `json:"default"` // also serve names no local repository has
+	Username           string   `json:"username"`
+	Password           string   `json:"password"`
+	TTL                Duration `json:"ttl"`     // tags are revalidated after this (default 5m)
+	Timeout            Duration `json:"timeout"` // connect, response and stall timeout (default 30s)
+	InsecureSkipVerify bool     `json:"insecureSkipVerify"`
 }
 
 // GCConfig schedules garbage collection inside the server and sets its
@@ -121,6 +140,31 @@ func (c Config) Validate() error {
 	if c.GC.Interval > 0 && c.GC.Interval < Duration(time.Minute) {
 		return fmt.Errorf("gc interval %s: at least 1m: %w", c.GC.Interval, errdefs.ErrInvalidArgument)
 	}
+	return validateMirrors(c.Mirrors)
+}
+
+var namespaceRe = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$`)
+
+func validateMirrors(ms []MirrorConfig) error {
+	seen, defaults := map[string]bool{}, 0
+	for _, m := range ms {
+		if !namespaceRe.MatchString(m.Namespace) || seen[m.Namespace] {
+			return fmt.Errorf("mirror namespace %q: want a unique lowercase name component: %w", m.Namespace, errdefs.ErrInvalidArgument)
+		}
+		seen[m.Namespace] = true
+		if u, err := url.Parse(m.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("mirror %s: url %q: want http(s)://host[:port]: %w", m.Namespace, m.URL, errdefs.ErrInvalidArgument)
+		}
+		if m.Default {
+			defaults++
+		}
+		if m.TTL < 0 || m.Timeout < 0 {
+			return fmt.Errorf("mirror %s: negative ttl or timeout: %w", m.Namespace, errdefs.ErrInvalidArgument)
+		}
+	}
+	if defaults > 1 {
+		return fmt.Errorf("mirrors: at most one default: %w", errdefs.ErrInvalidArgument)
+	}
 	return nil
 }
 
@@ -131,4 +175,25 @@ func (d Duration) String() string { return time.Duration(d).String() }
 func (c Config) GCOptions(log *slog.Logger) server.GCOptions {
 	return server.GCOptions{Grace: time.Duration(c.GC.Grace), DeleteUntagged: c.GC.DeleteUntagged,
 		DeleteReferrers: c.GC.DeleteReferrers, Log: log}
+}
+
+// mirrors builds the configured upstream clients.
+func (c Config) mirrors(log *slog.Logger) ([]server.Mirror, error) {
+	var out []server.Mirror
+	for _, m := range c.Mirrors {
+		client, err := upstream.New(upstream.Config{URL: m.URL, Username: m.Username, Password: m.Password,
+			Timeout: time.Duration(m.Timeout), InsecureSkipVerify: m.InsecureSkipVerify}, log)
+		if err != nil {
+			return nil, err
+		}
+		hosts := m.Hosts
+		if len(hosts) == 0 {
+			hosts = []string{client.Host()}
+			if client.Host() == "registry-1.docker.io" {
+				hosts = append(hosts, "docker.io")
+			}
+		}
+		out = append(out, server.Mirror{Namespace: m.Namespace, Hosts: hosts, Default: m.Default, TTL: time.Duration(m.TTL), Upstream: client})
+	}
+	return out, nil
 }

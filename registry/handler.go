@@ -44,7 +44,11 @@ func NewHandler(ctx context.Context, cfg Config, d storage.Driver, log *slog.Log
 		authz = tokens
 		mux.Handle("/token", tokens)
 	}
-	api := server.New(server.Options{Storage: d, Authorizer: authz, Log: log, MaxManifestSize: cfg.MaxManifestBytes})
+	mirrors, err := cfg.mirrors(log)
+	if err != nil {
+		return nil, err
+	}
+	api := server.New(server.Options{Storage: d, Authorizer: authz, Log: log, MaxManifestSize: cfg.MaxManifestBytes, Mirrors: mirrors})
 	m := newMetrics()
 	mux.Handle("/v2/", api)
 	mux.Handle("/v2", api)

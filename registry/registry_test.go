@@ -245,6 +245,11 @@ func TestLoadConfig(t *testing.T) {
 		{"gc", `{"gc":{"interval":"6h","grace":"30m","deleteUntagged":true}}`, true},
 		{"gc too often", `{"gc":{"interval":"1s"}}`, false},
 		{"gc off", `{"gc":{"interval":"0s"}}`, true},
+		{"mirrors", `{"mirrors":[{"namespace":"hub","url":"https://registry-1.docker.io","default":true,"ttl":"1m"},{"namespace":"ghcr","url":"https://ghcr.io","username":"u","password":"p"}]}`, true},
+		{"mirror namespace", `{"mirrors":[{"namespace":"Hub/x","url":"https://r.example"}]}`, false},
+		{"mirror twice", `{"mirrors":[{"namespace":"a","url":"https://r.example"},{"namespace":"a","url":"https://s.example"}]}`, false},
+		{"mirror defaults", `{"mirrors":[{"namespace":"a","url":"https://r.example","default":true},{"namespace":"b","url":"https://s.example","default":true}]}`, false},
+		{"mirror url", `{"mirrors":[{"namespace":"a","url":"ftp://r.example"}]}`, false},
 	}
 	for _, tc := range tests {
 		p := filepath.Join(dir, tc.name+".json")

@@ -54,7 +54,11 @@ func berthTarget(b *testing.B) target {
 	return target{"berth", ts.URL}
 }
 
-func cncfTarget(b *testing.B) target {
+func cncfTarget(b *testing.B) target { return cncfServe(b, "") }
+
+// cncfServe runs the CNCF registry with extra top-level YAML (a proxy
+// section) until the benchmark ends.
+func cncfServe(b *testing.B, extra string) target {
 	b.Helper()
 	if _, err := os.Stat(cncfBinary); err != nil {
 		b.Skip("CNCF registry not installed at " + cncfBinary)
@@ -66,8 +70,8 @@ func cncfTarget(b *testing.B) target {
 	addr := ln.Addr().String()
 	ln.Close()
 	dir := b.TempDir()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n",
-		filepath.Join(dir, "data"), addr)
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n%s",
+		filepath.Join(dir, "data"), addr, extra)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/singleflight"
 
 	"berth/registry/auth"
 	"berth/registry/storage"
@@ -21,6 +22,8 @@ type Options struct {
 	Authorizer      auth.Authorizer // nil allows everything
 	Log             *slog.Logger    // nil discards
 	MaxManifestSize int64           // 0 means DefaultMaxManifestSize
+	// Mirrors make namespaces pull-through caches of upstream registries.
+	Mirrors []Mirror
 }
 
 // Server serves the /v2/ API.
@@ -31,13 +34,16 @@ type Server struct {
 	maxManifest int64
 	routes      map[routeKey]handler
 	gcView      gcView
+	mirrors     []Mirror
+	flight      singleflight.Group // mirror downloads shared by concurrent requests
 }
 
 type routeKey struct{ kind, method string }
 
 // New returns a server over opts.Storage.
 func New(opts Options) *Server {
-	s := &Server{st: store{d: opts.Storage}, auth: opts.Authorizer, log: opts.Log, maxManifest: opts.MaxManifestSize}
+	s := &Server{st: store{d: opts.Storage}, auth: opts.Authorizer, log: opts.Log, maxManifest: opts.MaxManifestSize,
+		mirrors: opts.Mirrors}
 	if s.auth == nil {
 		s.auth = auth.AllowAll{}
 	}
@@ -139,8 +145,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	mt, err := s.routeMirror(r, &rt)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.auth.Authorize(r, s.accessFor(r, rt)); err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if mt != nil {
+		if err := s.serveMirror(w, r, rt, mt); err != nil {
+			s.writeError(w, r, err)
+		}
 		return
 	}
 	h := s.routes[routeKey{rt.kind, r.Method}]
