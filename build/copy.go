@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -14,16 +13,16 @@ import (
 	"berth/build/dockerfile"
 	"berth/errdefs"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/opencontainers/go-digest"
 )
 
 // source is one thing a COPY or ADD puts into the image.
 type source struct {
-	host    string      // the file or directory on the host
+	tree    fileTree    // where it is; nil for a heredoc
+	rel     string      // its path in tree, symlinks resolved
 	name    string      // its name under a directory destination
-	info    fs.FileInfo // of host, its top-level symlink followed
-	data    []byte      // a heredoc's content (host is "")
+	info    fs.FileInfo // of rel (nil for a heredoc)
+	data    []byte      // a heredoc's content
 	archive bool        // ADD: a local tar to extract at the destination
 	mode    fs.FileMode // heredocs and downloads
 	mtime   int64       // downloads: Last-Modified, seconds
@@ -59,7 +58,7 @@ func (s *stage) copy(ctx context.Context, in *dockerfile.Copy) error {
 		return s.commit(ctx, key, func(ctx context.Context) (digest.Digest, error) {
 			var id digest.Digest
 			err := s.j.b.withRootfs(ctx, op.from, func(root string) error {
-				if err := op.findSources(ctx, s, root, false); err != nil {
+				if err := op.findSources(ctx, s, dirTree{root}, false); err != nil {
 					return err
 				}
 				var err error
@@ -69,7 +68,7 @@ func (s *stage) copy(ctx context.Context, in *dockerfile.Copy) error {
 			return id, err
 		})
 	}
-	if err := op.findSources(ctx, s, s.j.bc.dir, true); err != nil {
+	if err := op.findSources(ctx, s, s.j.bc, true); err != nil {
 		return err
 	}
 	comment, err := op.describe(ctx)
@@ -170,9 +169,9 @@ func stageHint(name string, err error) error {
 	return fmt.Errorf("no build stage named %s before this one, and no image %s: %w", name, name, err)
 }
 
-// findSources expands and finds every source under root: the context
-// (where paths may not climb out) or an image's root filesystem.
-func (op *copyOp) findSources(ctx context.Context, s *stage, root string, isContext bool) error {
+// findSources expands and finds every source in tree: the context (where
+// paths may not climb out) or an image's root filesystem.
+func (op *copyOp) findSources(ctx context.Context, s *stage, tree fileTree, isContext bool) error {
 	op.sources = nil
 	heredocs := map[string]dockerfile.Heredoc{}
 	for _, h := range op.in.Heredocs {
@@ -201,7 +200,7 @@ func (op *copyOp) findSources(ctx context.Context, s *stage, root string, isCont
 			op.sources = append(op.sources, src)
 			continue
 		}
-		found, err := op.match(ctx, root, word, isContext)
+		found, err := op.match(ctx, tree, word, isContext)
 		if err != nil {
 			return err
 		}
@@ -239,44 +238,40 @@ func (s *stage) heredocSource(raw string, heredocs map[string]dockerfile.Heredoc
 }
 
 // match finds a source path, or every path a wildcard pattern matches.
-func (op *copyOp) match(ctx context.Context, root, word string, isContext bool) ([]source, error) {
-	rel := path.Clean(strings.TrimPrefix(filepath.ToSlash(word), "/"))
-	if isContext && (rel == ".." || strings.HasPrefix(rel, "../")) {
+func (op *copyOp) match(ctx context.Context, tree fileTree, word string, isContext bool) ([]source, error) {
+	rel := cleanRel(filepath.ToSlash(word))
+	if c := path.Clean(strings.TrimPrefix(filepath.ToSlash(word), "/")); isContext && (c == ".." || strings.HasPrefix(c, "../")) {
 		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "Forbidden path outside the build context: %s ()", word)
 	}
 	if !strings.ContainsAny(rel, "*?[") {
-		src, err := op.stat(root, rel, word, isContext)
+		src, err := op.stat(tree, rel, word, isContext)
 		if err != nil {
 			return nil, err
 		}
 		return []source{src}, nil
 	}
 	var out []source
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
+	err := walkTree(tree, "", func(r string, fi fs.FileInfo) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		r, _ := filepath.Rel(root, p)
-		if r == "." {
+		if r == "" {
 			return nil
 		}
-		ok, err := path.Match(rel, filepath.ToSlash(r))
+		ok, err := path.Match(rel, r)
 		if err != nil {
 			return errdefs.Errorf(errdefs.ErrInvalidArgument, "source pattern %s: %v", word, err)
 		}
 		if !ok {
 			return nil
 		}
-		src, err := op.stat(root, filepath.ToSlash(r), word, isContext)
+		src, err := op.stat(tree, r, word, isContext)
 		if err != nil {
 			return err
 		}
 		out = append(out, src)
-		if d.IsDir() {
-			return filepath.SkipDir
+		if fi.IsDir() {
+			return fs.SkipDir
 		}
 		return nil
 	})
@@ -289,22 +284,24 @@ func (op *copyOp) match(ctx context.Context, root, word string, isContext bool) 
 	return out, nil
 }
 
-// stat finds one source, following symlinks without leaving root.
-func (op *copyOp) stat(root, rel, word string, isContext bool) (source, error) {
-	host, err := securejoin.SecureJoin(root, rel)
+// stat finds one source, following symlinks without leaving the tree; a
+// dangling symlink, or one leading out, is copied as the link it is.
+func (op *copyOp) stat(tree fileTree, rel, word string, isContext bool) (source, error) {
+	name := path.Base("/" + rel)
+	real, err := tree.Resolve(rel)
 	if err != nil {
 		return source{}, fmt.Errorf("source %s: %w", word, err)
 	}
-	fi, err := os.Stat(host)
-	if errors.Is(err, fs.ErrNotExist) {
-		// A dangling symlink, or one leading out of root, is copied as
-		// the link it is.
-		if parent, perr := securejoin.SecureJoin(root, path.Dir(rel)); perr == nil {
-			link := filepath.Join(parent, path.Base(rel))
-			if li, lerr := os.Lstat(link); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
-				return source{host: link, name: path.Base("/" + rel), info: li}, nil
+	fi, err := tree.Lstat(real)
+	if errors.Is(err, fs.ErrNotExist) && rel != "" {
+		if parent, perr := tree.Resolve(path.Dir("/" + rel)); perr == nil {
+			link := cleanRel(parent + "/" + name)
+			if li, lerr := tree.Lstat(link); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
+				return source{tree: tree, rel: link, name: name, info: li}, nil
 			}
 		}
+	}
+	if errors.Is(err, fs.ErrNotExist) {
 		if isContext {
 			return source{}, errdefs.Errorf(errdefs.ErrNotFound, "file not found in build context or excluded by .dockerignore: stat %s: file does not exist", word)
 		}
@@ -313,9 +310,9 @@ func (op *copyOp) stat(root, rel, word string, isContext bool) (source, error) {
 	if err != nil {
 		return source{}, fmt.Errorf("source %s: %w", word, err)
 	}
-	src := source{host: host, name: path.Base("/" + rel), info: fi}
+	src := source{tree: tree, rel: real, name: name, info: fi}
 	if op.in.Add && fi.Mode().IsRegular() && isContext {
-		src.archive = isArchive(host)
+		src.archive = isArchive(tree, real)
 	}
 	return src, nil
 }

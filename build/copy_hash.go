@@ -8,8 +8,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"strings"
 )
 
 // describe is the history comment of a COPY or ADD, as Docker writes it:
@@ -50,52 +49,54 @@ func (op *copyOp) describe(ctx context.Context) (string, error) {
 func (src source) digest(ctx context.Context) (string, error) {
 	h := sha256.New()
 	switch {
-	case src.host == "":
+	case src.tree == nil:
 		fmt.Fprintf(h, "heredoc %s %o %d\n", src.name, src.mode, len(src.data))
 		h.Write(src.data)
 	case src.info.IsDir():
-		err := filepath.WalkDir(src.host, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
+		err := walkTree(src.tree, src.rel, func(rel string, fi fs.FileInfo) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			rel, _ := filepath.Rel(src.host, p)
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			return hashEntry(h, filepath.ToSlash(rel), p, fi)
+			return hashEntry(h, src.tree, strings.TrimPrefix(strings.TrimPrefix(rel, src.rel), "/"), rel, fi)
 		})
 		if err != nil {
 			return "", fmt.Errorf("read %s: %w", src.name, err)
 		}
 	default:
-		if err := hashEntry(h, src.name, src.host, src.info); err != nil {
+		if err := hashEntry(h, src.tree, src.name, src.rel, src.info); err != nil {
 			return "", err
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func hashEntry(h hash.Hash, rel, host string, fi fs.FileInfo) error {
+// hashEntry adds one file to a digest: its name, type, mode, link target,
+// size and the digest of its content.
+func hashEntry(h hash.Hash, tree fileTree, name, rel string, fi fs.FileInfo) error {
 	link := ""
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		var err error
-		if link, err = os.Readlink(host); err != nil {
+		if link, err = tree.Readlink(rel); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(h, "%q %s %o %q %d\n", rel, fi.Mode().Type(), fi.Mode().Perm()|fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), link, fi.Size())
-	if !fi.Mode().IsRegular() {
-		return nil
+	sum := ""
+	if fi.Mode().IsRegular() {
+		var ok bool
+		if sum, ok = tree.Sum(rel); !ok {
+			r, err := tree.Open(rel)
+			if err != nil {
+				return err
+			}
+			c := sha256.New()
+			_, err = io.Copy(c, r)
+			r.Close()
+			if err != nil {
+				return err
+			}
+			sum = hex.EncodeToString(c.Sum(nil))
+		}
 	}
-	f, err := os.Open(host)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(h, f)
-	return err
+	fmt.Fprintf(h, "%q %s %o %q %d %s\n", name, fi.Mode().Type(), fi.Mode().Perm()|fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), link, fi.Size(), sum)
+	return nil
 }

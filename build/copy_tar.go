@@ -23,7 +23,8 @@ import (
 // entry is one file of a COPY layer.
 type entry struct {
 	hdr  *tar.Header
-	host string // content of a regular file, "" for data or none
+	tree fileTree // where a regular file's content is (rel), nil for data or none
+	rel  string
 	data []byte
 }
 
@@ -162,16 +163,16 @@ func (w *layerWriter) write(out io.Writer) error {
 		switch {
 		case src.archive:
 			archives = append(archives, src)
-		case src.host == "":
+		case src.tree == nil:
 			h := w.header(target, tar.TypeReg, w.mode(src.mode), time.Unix(src.mtime, 0))
 			h.Size = int64(len(src.data))
 			w.add(&entry{hdr: h, data: src.data})
 		case isDir:
-			if err := w.addDir(src.host, target); err != nil {
+			if err := w.addDir(src.tree, src.rel, target); err != nil {
 				return err
 			}
 		default:
-			if err := w.addFile(src.host, target, src.info, src); err != nil {
+			if err := w.addFile(src.tree, src.rel, target, src.info, src); err != nil {
 				return err
 			}
 		}
@@ -181,26 +182,19 @@ func (w *layerWriter) write(out io.Writer) error {
 
 // addDir adds a directory's contents (not the directory itself) under
 // target.
-func (w *layerWriter) addDir(host, target string) error {
-	return filepath.WalkDir(host, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(host, p)
-		if rel == "." {
+func (w *layerWriter) addDir(tree fileTree, dir, target string) error {
+	return walkTree(tree, dir, func(rel string, fi fs.FileInfo) error {
+		if rel == dir {
 			return nil
 		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		return w.addFile(p, imageRel(path.Join(target, filepath.ToSlash(rel))), fi, source{})
+		sub := strings.TrimPrefix(strings.TrimPrefix(rel, dir), "/")
+		return w.addFile(tree, rel, imageRel(path.Join(target, sub)), fi, source{})
 	})
 }
 
 // addFile adds one file system object; sockets and devices are skipped,
 // hard links become copies.
-func (w *layerWriter) addFile(host, name string, fi fs.FileInfo, src source) error {
+func (w *layerWriter) addFile(tree fileTree, rel, name string, fi fs.FileInfo, src source) error {
 	mtime := fi.ModTime().Truncate(time.Second)
 	if src.mtime != 0 {
 		mtime = time.Unix(src.mtime, 0)
@@ -215,9 +209,9 @@ func (w *layerWriter) addFile(host, name string, fi fs.FileInfo, src source) err
 		}
 		h := w.header(name, tar.TypeReg, w.mode(perm), mtime)
 		h.Size = fi.Size()
-		w.add(&entry{hdr: h, host: host})
+		w.add(&entry{hdr: h, tree: tree, rel: rel})
 	case m&fs.ModeSymlink != 0:
-		target, err := os.Readlink(host)
+		target, err := tree.Readlink(rel)
 		if err != nil {
 			return err
 		}
@@ -244,8 +238,8 @@ func (w *layerWriter) emit(out io.Writer, dest string, archives []source) error 
 			if _, err := tw.Write(e.data); err != nil {
 				return err
 			}
-		case e.host != "":
-			if err := copyFileInto(tw, e.host, e.hdr.Size, buf); err != nil {
+		case e.tree != nil:
+			if err := copyFileInto(tw, e.tree, e.rel, e.hdr.Size, buf); err != nil {
 				return err
 			}
 		}
@@ -258,18 +252,18 @@ func (w *layerWriter) emit(out io.Writer, dest string, archives []source) error 
 	return tw.Close()
 }
 
-func copyFileInto(tw *tar.Writer, host string, size int64, buf []byte) error {
-	f, err := os.Open(host)
+func copyFileInto(tw *tar.Writer, tree fileTree, rel string, size int64, buf []byte) error {
+	f, err := tree.Open(rel)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	n, err := io.CopyBuffer(tw, io.LimitReader(f, size), buf)
 	if err != nil {
-		return fmt.Errorf("copy %s: %w", host, err)
+		return fmt.Errorf("copy %s: %w", rel, err)
 	}
 	if n != size {
-		return fmt.Errorf("copy %s: the file changed size while it was copied", host)
+		return fmt.Errorf("copy %s: the file changed size while it was copied", rel)
 	}
 	return nil
 }
@@ -277,7 +271,7 @@ func copyFileInto(tw *tar.Writer, host string, size int64, buf []byte) error {
 // extract copies an ADD archive's entries under dest, names cleaned and
 // confined below it, owners kept unless --chown is given.
 func (w *layerWriter) extract(tw *tar.Writer, src source, dest string, buf []byte) error {
-	f, err := os.Open(src.host)
+	f, err := src.tree.Open(src.rel)
 	if err != nil {
 		return err
 	}
@@ -325,8 +319,8 @@ func (w *layerWriter) extract(tw *tar.Writer, src source, dest string, buf []byt
 
 // isArchive reports whether a file is a tar, possibly compressed, which
 // ADD extracts.
-func isArchive(host string) bool {
-	f, err := os.Open(host)
+func isArchive(tree fileTree, rel string) bool {
+	f, err := tree.Open(rel)
 	if err != nil {
 		return false
 	}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"berth/build/dockerfile"
 	"berth/errdefs"
@@ -21,12 +22,12 @@ import (
 // copyFixture is an image root and a build context on the real file
 // system: COPY reads the one and looks at the other, no mount involved.
 type copyFixture struct {
-	image, context string
+	image, context, scratch string
 }
 
 func newCopyFixture(t *testing.T) copyFixture {
 	t.Helper()
-	f := copyFixture{image: t.TempDir(), context: t.TempDir()}
+	f := copyFixture{image: t.TempDir(), context: t.TempDir(), scratch: t.TempDir()}
 	write := func(root, name, data string, mode os.FileMode) {
 		p := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -65,6 +66,53 @@ func newCopyFixture(t *testing.T) copyFixture {
 	return f
 }
 
+// tree is the fixture's context as the daemon receives it: a tar.
+func (f copyFixture) tree(t *testing.T) fileTree {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tarDir(pw, f.context)) }()
+	bc, err := receiveContext(context.Background(), pr, filepath.Join(f.scratch, fmt.Sprintf("ctx-%d.tar", time.Now().UnixNano())), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bc.Close() })
+	return bc
+}
+
+// tarDir writes dir as a tar, as a client sends a context.
+func tarDir(w io.Writer, dir string) error {
+	tw := tar.NewWriter(w)
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil
+		}
+		link := ""
+		if fi.Mode()&os.ModeSymlink != 0 {
+			link, _ = os.Readlink(p)
+		}
+		h, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return err
+		}
+		h.Name = filepath.ToSlash(rel)
+		if err := tw.WriteHeader(h); err != nil || !fi.Mode().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err == nil {
+			_, err = tw.Write(b)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
 type layerEntry struct {
 	mode     int64
 	uid, gid int
@@ -75,7 +123,7 @@ type layerEntry struct {
 
 // copyLayer runs a COPY or ADD line against the fixture and returns the
 // layer's entries by name.
-func (f copyFixture) copyLayer(line string) (map[string]layerEntry, error) {
+func (f copyFixture) copyLayer(t *testing.T, line string) (map[string]layerEntry, error) {
 	d, err := dockerfile.Read("Dockerfile", strings.NewReader("FROM x\nWORKDIR /work\n"+line+"\n"))
 	if err != nil {
 		return nil, err
@@ -88,7 +136,7 @@ func (f copyFixture) copyLayer(line string) (map[string]layerEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := op.findSources(ctx, s, f.context, true); err != nil {
+	if err := op.findSources(ctx, s, f.tree(t), true); err != nil {
 		return nil, err
 	}
 	w, err := newLayerWriter(f.image, op)
@@ -156,7 +204,7 @@ func TestCopyLayer(t *testing.T) {
 		{"COPY <<one <<two /h/\n1\none\n2\ntwo", "h/ h/one h/two", map[string]layerEntry{"h/two": {mode: 0o644, typ: tar.TypeReg, data: "2\n"}}},
 	}
 	for _, tt := range tests {
-		got, err := f.copyLayer(tt.line)
+		got, err := f.copyLayer(t, tt.line)
 		if err != nil {
 			t.Errorf("%q: %v", tt.line, err)
 			continue
@@ -189,7 +237,7 @@ func TestCopyErrors(t *testing.T) {
 		{"COPY a.txt /etc/passwd/x", "not a directory", errdefs.InvalidArgument},
 	}
 	for _, tt := range tests {
-		_, err := f.copyLayer(tt.line)
+		_, err := f.copyLayer(t, tt.line)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !tt.kind(err) {
 			t.Errorf("%q: error %v, want %q", tt.line, err, tt.want)
 		}
@@ -204,7 +252,7 @@ func TestCopyDigest(t *testing.T) {
 		s := &stage{j: &job{lex: dockerfile.Lex{}}, cfg: scratchConfig(""), args: map[string]argValue{}}
 		op, err := s.prepareCopy(context.Background(), d.Stages[0].Steps[0].(*dockerfile.Copy))
 		if err == nil {
-			err = op.findSources(context.Background(), s, f.context, true)
+			err = op.findSources(context.Background(), s, f.tree(t), true)
 		}
 		var c string
 		if err == nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"berth/build/dockerfile"
 	"berth/errdefs"
@@ -26,7 +27,7 @@ type job struct {
 	b     *Builder
 	opts  BuildOptions
 	df    *dockerfile.Dockerfile
-	bc    *buildContext
+	bc    *ctxTree
 	work  string // the build's scratch directory
 	lex   dockerfile.Lex
 	total int   // the M of "Step N/M"
@@ -50,6 +51,7 @@ func (b *Builder) tmpRoot() string { return filepath.Join(b.root, "tmp") }
 // Build builds the image a Dockerfile describes from the context in body
 // (a tar, or a bare Dockerfile), reporting progress to sink.
 func (b *Builder) Build(ctx context.Context, opts BuildOptions, body io.Reader, sink Sink) (*Result, error) {
+	start := time.Now()
 	tags, err := parseTags(opts.Tags)
 	if err != nil {
 		return nil, err
@@ -59,7 +61,7 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, body io.Reader, 
 		return nil, fmt.Errorf("build: %w", err)
 	}
 	defer os.RemoveAll(work)
-	bc, err := receiveContext(ctx, body, filepath.Join(work, "context"), opts.Dockerfile)
+	bc, err := receiveContext(ctx, body, filepath.Join(work, "context.tar"), opts.Dockerfile)
 	if err != nil {
 		return nil, err
 	}
@@ -74,13 +76,14 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, body io.Reader, 
 	if err != nil {
 		return nil, err
 	}
-	if err := bc.applyIgnore(ctx); err != nil {
+	if err := bc.applyIgnore(); err != nil {
 		return nil, err
 	}
 	df, err := dockerfile.Read(filepath.Base(name), bytes.NewReader(src))
 	if err != nil {
 		return nil, err
 	}
+	b.log.Debug("build context ready", "dockerfile", name, "elapsed", time.Since(start))
 	j := &job{b: b, opts: opts, df: df, bc: bc, work: work, lex: dockerfile.Lex{Escape: df.File.Directives.Escape},
 		used: map[string]bool{}}
 	for _, w := range df.File.Warnings {
@@ -90,6 +93,7 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, body io.Reader, 
 	if err != nil {
 		return nil, err
 	}
+	b.log.Debug("build done", "image", id, "elapsed", time.Since(start))
 	if unused := j.unusedArgs(); len(unused) > 0 {
 		sink(Event{Text: fmt.Sprintf("[Warning] One or more build-args %v were not consumed\n", unused)})
 	}

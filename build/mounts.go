@@ -152,27 +152,41 @@ func (s *stage) setupMounts(ctx context.Context, r *runStep) (_ []mounttypes.Mou
 	return out, release, nil
 }
 
-// bindSource finds a bind mount's source in the context or in another
-// stage's or image's files. A writable bind gets a copy: writes to it are
-// thrown away, as BuildKit's are.
+// bindSource finds a bind mount's source in the context (extracted for
+// the step, so writes to a writable one are thrown away, as BuildKit's
+// are) or in another stage's or image's files (mounted read-only; a
+// writable bind gets a copy).
 func (s *stage) bindSource(ctx context.Context, m mountSpec) (string, func(), error) {
-	root, done := s.j.bc.dir, func() {}
-	if m.From != "" {
-		id, err := s.j.copyFrom(ctx, m.From, s.st.Index, s.out)
+	rel := cleanRel(m.Source)
+	if c := path.Clean(strings.TrimPrefix(m.Source, "/")); c == ".." || strings.HasPrefix(c, "../") {
+		return "", nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount source %s is outside the build context", m.Source)
+	}
+	if m.From == "" {
+		real, err := s.j.bc.Resolve(rel)
+		if err == nil {
+			_, err = s.j.bc.Lstat(real)
+		}
+		if err != nil {
+			return "", nil, errdefs.Errorf(errdefs.ErrNotFound, "--mount source %s: not in the build context", m.Source)
+		}
+		scratch, err := os.MkdirTemp(s.j.work, "bind-")
 		if err != nil {
 			return "", nil, err
 		}
-		if root, done, err = s.j.b.mountImage(ctx, id); err != nil {
-			return "", nil, err
+		dst := filepath.Join(scratch, "src")
+		if err := s.j.bc.extract(ctx, real, dst); err != nil {
+			os.RemoveAll(scratch)
+			return "", nil, fmt.Errorf("--mount source %s: %w", m.Source, err)
 		}
+		return dst, func() { os.RemoveAll(scratch) }, nil
 	}
-	rel := path.Clean(strings.TrimPrefix(m.Source, "/"))
-	if m.Source == "" {
-		rel = "."
+	id, err := s.j.copyFrom(ctx, m.From, s.st.Index, s.out)
+	if err != nil {
+		return "", nil, err
 	}
-	if rel == ".." || strings.HasPrefix(rel, "../") {
-		done()
-		return "", nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount source %s is outside the build context", m.Source)
+	root, done, err := s.j.b.mountImage(ctx, id)
+	if err != nil {
+		return "", nil, err
 	}
 	host, err := securejoin.SecureJoin(root, rel)
 	if err == nil {
@@ -193,7 +207,11 @@ func (s *stage) bindSource(ctx context.Context, m mountSpec) (string, func(), er
 	if err != nil {
 		return "", nil, fmt.Errorf("--mount source %s: copy: %w", m.Source, err)
 	}
-	return scratch, func() { os.RemoveAll(scratch) }, nil
+	mounted := scratch
+	if fi, err := os.Stat(host); err == nil && !fi.IsDir() {
+		mounted = filepath.Join(scratch, filepath.Base(host))
+	}
+	return mounted, func() { os.RemoveAll(scratch) }, nil
 }
 
 // copyTree copies src (a directory or a file) into dst.

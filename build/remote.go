@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 
 	"berth/errdefs"
 
@@ -61,7 +62,7 @@ func (j *job) download(ctx context.Context, rawURL, checksum string) (source, er
 	if err != nil {
 		return source{}, err
 	}
-	src := source{host: f.Name(), name: name, info: fi, mode: 0o600}
+	src := source{tree: dirTree{j.work}, rel: filepath.Base(f.Name()), name: name, info: fi, mode: 0o600}
 	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
 		src.mtime = t.Unix()
 	}

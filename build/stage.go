@@ -286,6 +286,7 @@ func (s *stage) commit(ctx context.Context, key stepKey, exec func(context.Conte
 	}
 	if !s.j.opts.NoCache {
 		if id, ok := s.j.b.cached(ctx, k); ok {
+			s.j.b.log.Debug("build step cached", "step", s.step, "image", id)
 			s.printf(" ---> Using cache\n")
 			if err := s.adopt(ctx, id); err != nil {
 				return err
@@ -294,10 +295,12 @@ func (s *stage) commit(ctx context.Context, key stepKey, exec func(context.Conte
 			return nil
 		}
 	}
+	start := time.Now()
 	id, err := exec(ctx)
 	if err != nil {
 		return err
 	}
+	s.j.b.log.Debug("build step", "step", s.step, "image", id, "elapsed", time.Since(start))
 	if err := s.j.b.remember(k, id); err != nil {
 		return err
 	}
