@@ -35,10 +35,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"berth/container"
 	"berth/image"
+	"berth/mount"
 	"berth/remote/credentials"
 	"berth/snapshot"
 
@@ -119,19 +121,38 @@ func New(opts Options) (*Builder, error) {
 		http: hc, log: log, mounts: newCacheMounts(filepath.Join(opts.Root, "cache-mounts"))}, nil
 }
 
-// Cleanup removes what builds interrupted by a crash left in the root.
-func (b *Builder) Cleanup() error {
+// Cleanup removes what builds interrupted by a crash left: scratch
+// directories (unmounting what is mounted there first) and the
+// snapshot views COPY and RUN read images through.
+func (b *Builder) Cleanup(ctx context.Context) error {
 	dir := filepath.Join(b.root, "tmp")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("build root: %w", err)
 	}
 	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			b.log.Warn("remove stale build directory", "dir", e.Name(), "err", err)
+		p := filepath.Join(dir, e.Name())
+		if err := mount.UnmountAll(p); err != nil {
+			b.log.Warn("unmount stale build directory", "dir", p, "err", err)
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			b.log.Warn("remove stale build directory", "dir", p, "err", err)
 		}
 	}
-	return nil
+	var views []string
+	err = b.sn.Walk(ctx, func(_ context.Context, info snapshot.Info) error {
+		if info.Kind == snapshot.KindView && strings.HasPrefix(info.Name, viewPrefix) {
+			views = append(views, info.Name)
+		}
+		return nil
+	})
+	for _, v := range views {
+		if rerr := b.sn.Remove(ctx, v); rerr != nil {
+			b.log.Warn("remove stale build view", "key", v, "err", rerr)
+		}
+	}
+	return err
 }
 
 // BuildOptions is one build, as POST /build describes it.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"sync"
 	"time"
 
 	"berth/archive"
@@ -35,7 +36,10 @@ const maxContextEntries = 1 << 20
 type ctxTree struct {
 	spool *os.File
 	nodes map[string]*ctxNode // by clean relative path; "" is the root
-	kids  map[string][]string // directory -> entry names, built on demand
+	// kids maps a directory to its entry names; built on first use, as
+	// stages built at once read the tree concurrently.
+	kidsMu sync.Mutex
+	kids   map[string][]string
 }
 
 type ctxNode struct {
@@ -209,6 +213,8 @@ func (t *ctxTree) Open(rel string) (io.ReadCloser, error) {
 }
 
 func (t *ctxTree) ReadDir(rel string) ([]string, error) {
+	t.kidsMu.Lock()
+	defer t.kidsMu.Unlock()
 	if t.kids == nil {
 		t.kids = map[string][]string{}
 		for p := range t.nodes {

@@ -256,7 +256,7 @@ func (b *Builder) mountImage(ctx context.Context, id digest.Digest) (string, fun
 	if top == "" {
 		return dir, func() { os.Remove(dir) }, nil
 	}
-	key := "build-view-" + randomHex(8)
+	key := viewPrefix + randomHex(8)
 	mounts, err := b.sn.View(ctx, key, top)
 	if err != nil {
 		os.Remove(dir)

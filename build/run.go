@@ -318,7 +318,7 @@ func (b *Builder) containerDiff(ctx context.Context, id, parentTop string, targe
 	if parentTop == "" {
 		return masked("")
 	}
-	key := "build-view-" + randomHex(8)
+	key := viewPrefix + randomHex(8)
 	view, err := b.sn.View(ctx, key, parentTop)
 	if err != nil {
 		return err

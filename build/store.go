@@ -196,6 +196,10 @@ func addFile(tw *tar.Writer, name, src string) error {
 	return err
 }
 
+// viewPrefix starts the keys of the snapshot views builds read images
+// through; Cleanup removes those a crash left.
+const viewPrefix = "build-view-"
+
 // withRootfs calls fn with an image's root filesystem mounted read-only
 // (an empty directory for scratch).
 func (b *Builder) withRootfs(ctx context.Context, id digest.Digest, fn func(root string) error) error {
@@ -214,7 +218,7 @@ func (b *Builder) withRootfs(ctx context.Context, id digest.Digest, fn func(root
 		defer os.RemoveAll(dir)
 		return fn(dir)
 	}
-	key := "build-view-" + randomHex(8)
+	key := viewPrefix + randomHex(8)
 	mounts, err := b.sn.View(ctx, key, top)
 	if err != nil {
 		return fmt.Errorf("image %s: view: %w", id, err)

@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		return nil, err
 	}
 	d.images.SetContainerUsage(d.ctrs)
-	if d.builder, err = newBuilder(cfg, d, log); err != nil {
+	if d.builder, err = newBuilder(ctx, cfg, d, log); err != nil {
 		return nil, err
 	}
 	d.cleanup(ctx)
@@ -147,13 +147,13 @@ func newContainers(cfg Config, d *Daemon, log *slog.Logger) (*container.Service,
 
 // newBuilder builds images with the image and container services; it
 // removes what builds interrupted by a crash left behind.
-func newBuilder(cfg Config, d *Daemon, log *slog.Logger) (*build.Builder, error) {
+func newBuilder(ctx context.Context, cfg Config, d *Daemon, log *slog.Logger) (*build.Builder, error) {
 	b, err := build.New(build.Options{DB: d.db, Root: filepath.Join(cfg.DataRoot, "build"), Images: d.images,
 		Containers: d.ctrs, Snapshotter: d.sn, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	if err := b.Cleanup(); err != nil {
+	if err := b.Cleanup(ctx); err != nil {
 		log.Warn("build clean-up", "err", err)
 	}
 	return b, nil
