@@ -158,6 +158,23 @@ func (j *job) run(ctx context.Context, sink Sink) (digest.Digest, error) {
 	for _, i := range needed {
 		j.results[i] = &stageResult{done: make(chan struct{})}
 	}
+	if err := j.schedule(ctx, needed, deps, target.Index, out); err != nil {
+		out.flushAll()
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", err
+	}
+	final := j.results[target.Index]
+	if final.id == "" {
+		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "No image was generated. Is your Dockerfile empty?")
+	}
+	return final.id, nil
+}
+
+// schedule builds the needed stages, each once the stages it reads are
+// built, a few at a time; the first failure cancels the others.
+func (j *job) schedule(ctx context.Context, needed []int, deps map[int][]int, target int, out *ordered) error {
 	g, gctx := errgroup.WithContext(ctx)
 	slots := make(chan struct{}, parallelStages())
 	for n, i := range needed {
@@ -175,29 +192,17 @@ func (j *job) run(ctx context.Context, sink Sink) (digest.Digest, error) {
 				return gctx.Err()
 			}
 			defer func() { <-slots }()
-			st := &stage{j: j, st: j.df.Stages[i], out: out.stages[n], target: i == target.Index}
-			err := st.build(gctx)
-			if err == nil {
-				j.results[i].id, j.results[i].cfg = st.id, st.cfg
-				close(j.results[i].done)
-				out.stages[n].finish()
+			st := &stage{j: j, st: j.df.Stages[i], out: out.stages[n], target: i == target}
+			if err := st.build(gctx); err != nil {
+				return err
 			}
-			return err
+			j.results[i].id, j.results[i].cfg = st.id, st.cfg
+			close(j.results[i].done)
+			out.stages[n].finish()
+			return nil
 		})
 	}
-	err = g.Wait()
-	if err != nil {
-		out.flushAll()
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		return "", err
-	}
-	final := j.results[target.Index]
-	if final.id == "" {
-		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "No image was generated. Is your Dockerfile empty?")
-	}
-	return final.id, nil
+	return g.Wait()
 }
 
 // parallelStages bounds the stages built at once.

@@ -49,58 +49,61 @@ func parseMount(s string) (mountSpec, error) {
 	rw := ""
 	for _, f := range fields {
 		k, v, hasValue := strings.Cut(strings.TrimSpace(f), "=")
-		switch strings.ToLower(k) {
-		case "type":
-			m.Type = strings.ToLower(v)
-		case "target", "dst", "destination":
-			m.Target = v
-		case "source", "src":
-			m.Source = v
-		case "from":
-			m.From = v
-		case "id":
-			m.ID = v
+		switch k = strings.ToLower(k); k {
 		case "ro", "readonly":
-			rw = strconv.FormatBool(!(hasValue && v == "false"))
-		case "rw", "readwrite":
 			rw = strconv.FormatBool(hasValue && v == "false")
-		case "sharing":
-			m.Sharing = v
-		case "mode":
-			m.Mode = v
-		case "uid":
-			m.UID = v
-		case "gid":
-			m.GID = v
-		case "size":
-			m.Size = v
-		case "required", "env":
+		case "rw", "readwrite":
+			rw = strconv.FormatBool(!hasValue || v != "false")
 		default:
-			return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: unknown key %q", s, k)
+			if !m.set(k, v) {
+				return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: unknown key %q", s, k)
+			}
 		}
 	}
 	switch m.Type {
 	case "bind":
-		m.ReadOnly = rw != "false"
+		m.ReadOnly = rw != "true"
 	case "cache", "tmpfs":
-		m.ReadOnly = rw == "true"
+		m.ReadOnly = rw == "false"
+	}
+	return m, m.check(s)
+}
+
+// set sets the field a key names, reporting whether it knows the key.
+func (m *mountSpec) set(k, v string) bool {
+	fields := map[string]*string{"type": &m.Type, "target": &m.Target, "dst": &m.Target, "destination": &m.Target,
+		"source": &m.Source, "src": &m.Source, "from": &m.From, "id": &m.ID, "sharing": &m.Sharing,
+		"mode": &m.Mode, "uid": &m.UID, "gid": &m.GID, "size": &m.Size}
+	switch p, ok := fields[k]; {
+	case ok:
+		*p = v
+		if k == "type" {
+			m.Type = strings.ToLower(v)
+		}
+		return true
+	case k == "required" || k == "env":
+		return true // secret mounts' keys; the type is refused below
+	}
+	return false
+}
+
+func (m mountSpec) check(s string) error {
+	switch m.Type {
+	case "bind", "cache", "tmpfs":
 	case "secret", "ssh":
-		return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=type=%s needs BuildKit's session, which the classic build protocol does not carry", m.Type)
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=type=%s needs BuildKit's session, which the classic build protocol does not carry", m.Type)
 	default:
-		return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: unknown mount type %q", s, m.Type)
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: unknown mount type %q", s, m.Type)
 	}
-	if m.Target == "" {
-		return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: a target is required", s)
+	switch {
+	case m.Target == "":
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: a target is required", s)
+	case m.Sharing != "" && m.Sharing != "shared" && m.Sharing != "private" && m.Sharing != "locked":
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: sharing must be shared, private or locked", s)
+	case m.Type == "cache" && m.From != "":
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: a cache mount cannot start from another stage", s)
 	}
-	switch m.Sharing {
-	case "", "shared", "private", "locked":
-	default:
-		return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: sharing must be shared, private or locked", s)
-	}
-	if m.Type == "cache" && m.From != "" {
-		return mountSpec{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "--mount=%s: a cache mount cannot start from another stage", s)
-	}
-	return m, nil
+	return nil
 }
 
 // setupMounts prepares a RUN's mounts; release undoes them.

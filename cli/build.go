@@ -317,42 +317,12 @@ type buildFailure struct {
 // showBuild prints a build's stream and returns the built image's ID. A
 // quiet build prints only the ID, or everything it held on failure.
 func showBuild(e *env, body io.Reader, quiet bool) (string, error) {
-	var id string
-	var failure *buildFailure
 	pr, pw := io.Pipe()
+	res := &buildStream{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		dec := json.NewDecoder(body)
-		enc := json.NewEncoder(pw)
-		for {
-			var m progressLine
-			if err := dec.Decode(&m); err != nil {
-				if !errors.Is(err, io.EOF) {
-					pw.CloseWithError(fmt.Errorf("read daemon stream: %w", err))
-				}
-				break
-			}
-			switch {
-			case m.Error != nil || m.ErrorMessage != "":
-				failure = &buildFailure{msg: m.ErrorMessage}
-				if m.Error != nil {
-					failure.msg, failure.code = m.Error.Message, m.Error.Code
-				}
-			case m.Aux != nil && m.ID == "moby.image.id":
-				var r struct{ ID string }
-				if json.Unmarshal(*m.Aux, &r) == nil {
-					id = r.ID
-				}
-			default:
-				enc.Encode(m)
-				continue
-			}
-			if failure != nil {
-				break
-			}
-		}
-		pw.Close()
+		res.split(body, pw)
 	}()
 	var out io.Writer = e.stdout
 	var held bytes.Buffer
@@ -362,15 +332,15 @@ func showBuild(e *env, body io.Reader, quiet bool) (string, error) {
 	err := newProgressDisplay(out).run(pr)
 	pr.Close()
 	<-done
-	if failure != nil {
+	if res.failure != nil {
 		if quiet {
 			e.stderr.Write(held.Bytes())
 		}
-		code := failure.code
+		code := res.failure.code
 		if code == 0 {
 			code = 1
 		}
-		return "", statusError{msg: failure.msg, code: code}
+		return "", statusError{msg: res.failure.msg, code: code}
 	}
 	if err != nil {
 		return "", err
@@ -378,5 +348,43 @@ func showBuild(e *env, body io.Reader, quiet bool) (string, error) {
 	if quiet {
 		e.stdout.Write(held.Bytes())
 	}
-	return id, nil
+	return res.id, nil
+}
+
+// buildStream is what a build's stream said besides what is displayed.
+type buildStream struct {
+	id      string
+	failure *buildFailure
+}
+
+// split passes display lines on to w and keeps the image ID (the aux
+// message) and the error, which ends the stream.
+func (b *buildStream) split(body io.Reader, w *io.PipeWriter) {
+	dec := json.NewDecoder(body)
+	enc := json.NewEncoder(w)
+	for b.failure == nil {
+		var m progressLine
+		if err := dec.Decode(&m); err != nil {
+			if !errors.Is(err, io.EOF) {
+				w.CloseWithError(fmt.Errorf("read daemon stream: %w", err))
+				return
+			}
+			break
+		}
+		switch {
+		case m.Error != nil || m.ErrorMessage != "":
+			b.failure = &buildFailure{msg: m.ErrorMessage}
+			if m.Error != nil {
+				b.failure.msg, b.failure.code = m.Error.Message, m.Error.Code
+			}
+		case m.Aux != nil && m.ID == "moby.image.id":
+			var r struct{ ID string }
+			if json.Unmarshal(*m.Aux, &r) == nil {
+				b.id = r.ID
+			}
+		default:
+			enc.Encode(m)
+		}
+	}
+	w.Close()
 }
