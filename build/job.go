@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,7 +81,7 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, body io.Reader, 
 	if err := bc.applyIgnore(); err != nil {
 		return nil, err
 	}
-	df, err := dockerfile.Read(filepath.Base(name), bytes.NewReader(src))
+	df, err := dockerfile.Read(displayName(name), bytes.NewReader(src))
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +111,16 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, body io.Reader, 
 		sink(Event{Text: fmt.Sprintf("Successfully tagged %s\n", name)})
 	}
 	return res, nil
+}
+
+// displayName is how errors name the Dockerfile: its path in the context,
+// or "Dockerfile" for one the docker CLI added from stdin under a random
+// name.
+func displayName(rel string) string {
+	if strings.HasPrefix(path.Base(rel), ".dockerfile.") {
+		return "Dockerfile"
+	}
+	return rel
 }
 
 func parseTags(tags []string) ([]reference.Named, error) {
