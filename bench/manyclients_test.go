@@ -122,7 +122,7 @@ func serveFromMemory(b *testing.B, manifest, cfg []byte, blobs [][]byte) *regist
 	})}
 	go srv.Serve(l)
 	b.Cleanup(func() { srv.Close() })
-	return &registry{name: "the same GETs served from memory", addr: l.Addr().String(), stop: func() { srv.Close() }}
+	return &registry{name: "the same GETs answered from memory", addr: l.Addr().String(), stop: func() { srv.Close() }}
 }
 
 // pullAll runs manyClients pulls at once and returns the wall time until

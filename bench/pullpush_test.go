@@ -24,8 +24,10 @@ const pullPushRounds = 3
 // registry on loopback: the CNCF registry when it is installed, else
 // berth's. The floors are what no engine can beat on this machine: for a
 // push, compressing the layers (pgzip on all cores) and uploading them;
-// for a pull, downloading them (three at a time, as pulls do),
-// decompressing them on one core and unpacking them to disk.
+// for a pull, downloading them (three at a time, as pulls do) and
+// decompressing them on one core. (Unpacking 5,800 files is no floor
+// here: creating a file costs 0.3-0.7 ms on this disk, and dockerd's
+// extraction beat a plain archive/tar loop.)
 func BenchmarkPullPush(b *testing.B) {
 	es := startEngines(b)
 	layers := multiLayers(b)
@@ -42,7 +44,7 @@ func BenchmarkPullPush(b *testing.B) {
 		b.Cleanup(func() { e.run(nil, "rmi", multiImage) })
 	}
 	blobs := gzipAll(b, layers)
-	var zipTimes, unzipTimes, unpackTimes []float64
+	var zipTimes, unzipTimes []float64
 	push := func(i int) float64 {
 		reg := newRegistry()
 		defer reg.stop()
@@ -64,8 +66,8 @@ func BenchmarkPullPush(b *testing.B) {
 		runs := alternate(pullPushRounds, len(es.all)+1, push)
 		reg := newRegistry()
 		note := describe(layers) + "; through the " + reg.name + " on loopback"
-		recordAll(b, es, pushW, note, runs, floorRuns{"upload of the compressed layers, 3 at a time", runs[len(es.all)]},
-			floorRuns{"gzip of the layers (pgzip, all cores)", zipTimes})
+		recordAll(b, es, pushW, note, runs, floorRuns{"upload of the layers, 3 at a time", runs[len(es.all)]},
+			floorRuns{"gzip of the layers, all cores", zipTimes})
 
 		ref := reg.addr + "/berth-bench/multi:v1"
 		es.all[0].must(b, "tag", multiImage, ref)
@@ -79,7 +81,6 @@ func BenchmarkPullPush(b *testing.B) {
 			if i == len(es.all) {
 				t, data := downloadBlobs(b, reg, "berth-bench/multi", pulled)
 				unzipTimes = append(unzipTimes, gunzipAll(b, data))
-				unpackTimes = append(unpackTimes, unpackLayers(b, layers))
 				return t
 			}
 			e := es.all[i]
@@ -87,8 +88,8 @@ func BenchmarkPullPush(b *testing.B) {
 			return e.timed(b, append(append([]string{"pull"}, e.tlsOff...), ref)...)
 		}
 		runs = alternate(pullPushRounds, len(es.all)+1, pull)
-		recordAll(b, es, pullW, note+"; layers as berth pushed them", runs, floorRuns{"download of the compressed layers, 3 at a time", runs[len(es.all)]},
-			floorRuns{"gunzip of the layers on one core", unzipTimes}, floorRuns{"unpack of the layers to disk (page cache)", unpackTimes})
+		recordAll(b, es, pullW, note+"; layers as berth pushed them", runs, floorRuns{"download of the layers, 3 at a time", runs[len(es.all)]},
+			floorRuns{"gunzip of the layers, one core", unzipTimes})
 		for _, e := range es.all {
 			e.must(b, "load", "-i", archive)
 		}

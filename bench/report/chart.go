@@ -17,9 +17,9 @@ import (
 const (
 	scale     = 2
 	charW     = (glyphW + 1) * scale
-	chartW    = 1240
+	chartW    = 1420
 	margin    = 20
-	labelW    = 28 * charW
+	labelW    = 42 * charW
 	barX      = margin + labelW + 10
 	barMaxW   = 520
 	valueX    = barX + barMaxW + 14
@@ -113,9 +113,19 @@ func drawRow(img *image.RGBA, y int, r bench.Result, top float64, ref *bench.Res
 	fillRect(img, image.Rect(px(hi), mid-5, px(hi)+1, mid+5), ink)
 	value := bench.FormatValue(r.Median()) + " " + r.UnitName()
 	if x, ok := ratio(ref, r); ok && r.System != ref.System {
-		value += fmt.Sprintf("  berth/x %.2f", x)
+		value += fmt.Sprintf("  %s/x %.2f", shortName(ref.System), x)
 	}
 	drawText(img, valueX, y+textShift, clip(value, maxValue), scale, ink)
+}
+
+// shortName names the reference in a ratio: "berth", or the storage
+// driver when the reference is one of berth's.
+func shortName(system string) string {
+	rest, ok := strings.CutPrefix(system, "berth ")
+	if !ok || rest == "registry" {
+		return "berth"
+	}
+	return rest
 }
 
 func barColor(r bench.Result, ref *bench.Result) color.RGBA {

@@ -32,7 +32,7 @@ func main() {
 
 type options struct {
 	results, gobench, md, png, elapsed, commit string
-	machine                            bool
+	machine                                    bool
 }
 
 func run(args []string, stderr io.Writer) error {
