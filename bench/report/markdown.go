@@ -186,19 +186,39 @@ func writeRows(b *strings.Builder, wl *workload) {
 	}
 }
 
-// writeNotes lists what the benchmarks said about their workloads.
+// writeNotes lists what the benchmarks said about their workloads, each
+// note once: naming the systems it is about unless it is every measured
+// system's or the only note, the reference's.
 func writeNotes(b *strings.Builder, ws []*workload) {
 	first := true
 	for _, wl := range ws {
+		var texts []string
+		systems := map[string][]string{}
+		measured := 0
 		for _, r := range wl.results {
+			if len(r.Runs) > 0 {
+				measured++
+			}
 			if r.Note == "" {
 				continue
 			}
+			if _, ok := systems[r.Note]; !ok {
+				texts = append(texts, r.Note)
+			}
+			systems[r.Note] = append(systems[r.Note], r.System)
+		}
+		for _, text := range texts {
 			if first {
 				b.WriteString("\n## Notes\n\n")
 				first = false
 			}
-			fmt.Fprintf(b, "- **%s**, %s: %s\n", mdEscape(wl.name), mdEscape(r.System), mdEscape(r.Note))
+			who := systems[text]
+			ref := wl.ref()
+			if len(who) == measured || (len(texts) == 1 && len(who) == 1 && ref != nil && who[0] == ref.System) {
+				fmt.Fprintf(b, "- **%s**: %s\n", mdEscape(wl.name), mdEscape(text))
+			} else {
+				fmt.Fprintf(b, "- **%s**, %s: %s\n", mdEscape(wl.name), mdEscape(strings.Join(who, ", ")), mdEscape(text))
+			}
 		}
 	}
 }

@@ -82,8 +82,10 @@ func sampleResults() []bench.Result {
 		{Workload: "container start", System: "berth", Runs: []float64{0.1, 0.2}, Note: "busybox"},
 		{Workload: "pull", System: "berth", Unit: "MB/s", Runs: []float64{100}},
 		{Workload: "pull", System: "docker", Unit: "MB/s", Runs: []float64{50}},
-		{Workload: "storage: x", System: "berth vfs", Runs: []float64{2}},
-		{Workload: "storage: x", System: "berth btrfs", Runs: []float64{1}},
+		{Workload: "storage: x", System: "berth vfs", Runs: []float64{2}, Note: "ext4"},
+		{Workload: "storage: x", System: "berth btrfs", Runs: []float64{1}, Note: "btrfs"},
+		{Workload: "pull", System: "podman", Unit: "MB/s", Runs: []float64{50}, Note: "same"},
+		{Workload: "pull", System: "berth", Unit: "MB/s", Runs: []float64{100}, Note: "same"},
 		{Workload: "container start", System: "docker", Runs: []float64{0.6}}, // a rerun replaces
 	}
 }
@@ -136,9 +138,11 @@ func TestMarkdown(t *testing.T) {
 		"|  | podman | skipped: podman is not installed |",
 		"|  | docker | 50.00 MB/s | 50.00 – 50.00 | 1 | 0.50 |",
 		"![medians and ranges, per workload](benchmarks.png)",
-		"- **container start**, berth: busybox",
+		"- **container start**: busybox",
 		"| BenchmarkHTTPD | ms-address | 180.5 | 1 |",
 		"- CPU: x",
+		"- **storage: x**, berth vfs: ext4\n- **storage: x**, berth btrfs: btrfs\n",
+		"- **pull**, berth, podman: same\n",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
