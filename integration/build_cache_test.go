@@ -85,6 +85,35 @@ func TestBuildCache(t *testing.T) {
 	}
 }
 
+// stagesContext has two stages that each wait, in a shared cache mount,
+// for the other's mark: the build finishes only if they run at once. A
+// third stage is never needed and would fail.
+func stagesContext(id string) map[string]string {
+	wait := func(me, other string) string {
+		return "RUN --mount=type=cache,target=/sync,id=sync-" + id + " touch /sync/" + me +
+			" && for i in $(seq 100); do [ -e /sync/" + other + " ] && exit 0; sleep 0.1; done; exit 1\n"
+	}
+	return map[string]string{"Dockerfile": "FROM busybox AS a\n" + wait("a", "b") + "RUN echo a > /a\n" +
+		"FROM busybox AS b\n" + wait("b", "a") + "RUN echo b > /b\n" +
+		"FROM busybox AS unused\nRUN echo never; exit 1\n" +
+		"FROM a AS final\nCOPY --from=b /b /b\nCOPY --from=1 /b /b1\nCOPY --from=busybox:latest /bin/busybox /bb\nRUN cat /a /b /b1\n"}
+}
+
+// mountsContext uses every RUN --mount type the builder supports.
+func mountsContext() map[string]string {
+	return map[string]string{
+		"Dockerfile": "FROM busybox AS tools\nRUN echo tool > /tool\n" +
+			"FROM busybox\n" +
+			"RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log\n" +
+			"RUN --mount=type=bind,source=src,target=/src cat /src/input && ! touch /src/ro 2>/dev/null\n" +
+			"RUN --mount=type=bind,source=src,target=/src,rw touch /src/scratch && ls /src\n" +
+			"RUN --mount=type=bind,from=tools,source=/tool,target=/mnt/tool cat /mnt/tool\n" +
+			"RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/x && cat /scratch/x\n" +
+			"RUN test ! -e /cache/log && test ! -e /src && test ! -e /mnt/tool && test ! -e /scratch\n",
+		"src/input": "from the context\n",
+	}
+}
+
 // ids are the image IDs a build printed after each step, in order.
 func ids(out string) []string {
 	var s []string
@@ -101,16 +130,7 @@ func TestBuildStages(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
-	// Each of a and b waits for the other's mark in a shared cache mount:
-	// the build finishes only if they run at once.
-	wait := func(me, other string) string {
-		return "RUN --mount=type=cache,target=/sync,id=sync-" + t.Name() + " touch /sync/" + me +
-			" && for i in $(seq 100); do [ -e /sync/" + other + " ] && exit 0; sleep 0.1; done; exit 1\n"
-	}
-	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox AS a\n" + wait("a", "b") + "RUN echo a > /a\n" +
-		"FROM busybox AS b\n" + wait("b", "a") + "RUN echo b > /b\n" +
-		"FROM busybox AS unused\nRUN echo never; exit 1\n" +
-		"FROM a AS final\nCOPY --from=b /b /b\nCOPY --from=1 /b /b1\nCOPY --from=busybox:latest /bin/busybox /bb\nRUN cat /a /b /b1\n"})
+	dir := writeContext(t, stagesContext(t.Name()))
 	out := d.must("build", "-t", "staged:v1", dir)
 	if strings.Contains(out, "never") || strings.Contains(out, "FROM busybox AS unused") {
 		t.Errorf("the unused stage ran:\n%s", out)
@@ -138,17 +158,7 @@ func TestBuildMounts(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
-	dir := writeContext(t, map[string]string{
-		"Dockerfile": "FROM busybox AS tools\nRUN echo tool > /tool\n" +
-			"FROM busybox\n" +
-			"RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log && test ! -e /cache/.wh\n" +
-			"RUN --mount=type=bind,source=src,target=/src cat /src/input && ! touch /src/ro 2>/dev/null\n" +
-			"RUN --mount=type=bind,source=src,target=/src,rw touch /src/scratch && ls /src\n" +
-			"RUN --mount=type=bind,from=tools,source=/tool,target=/mnt/tool cat /mnt/tool\n" +
-			"RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/x && cat /scratch/x\n" +
-			"RUN test ! -e /cache/log && test ! -e /src && test ! -e /mnt/tool\n",
-		"src/input": "from the context\n",
-	})
+	dir := writeContext(t, mountsContext())
 	first := d.must("build", "--no-cache", dir)
 	for _, want := range []string{"\n1\n", "from the context\n", "input\nscratch\n", "tool\n", "x\n"} {
 		if !strings.Contains(first, want) {

@@ -106,6 +106,42 @@ func TestBuildDockerCLI(t *testing.T) {
 	}
 }
 
+// TestBuildDockerCLISet builds the other Dockerfiles of these tests
+// (stages run at once, every RUN --mount, scratch with the backtick
+// escape, .dockerignore) with the stock docker CLI.
+func TestBuildDockerCLISet(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	dockerCLI(t)
+	d.importBusybox("busybox:latest")
+	ignored, files := ignoreContext()
+	tests := []struct {
+		name    string
+		context map[string]string
+		want    []string
+	}{
+		{"stages", stagesContext(t.Name()), []string{"a\nb\nb\n"}},
+		{"mounts", mountsContext(), []string{"from the context\n", "input\nscratch\n", "tool\n"}},
+		{"scratch", scratchContext, []string{"Successfully tagged docker:scratch"}},
+		{"dockerignore", ignored, []string{files}},
+	}
+	for _, tt := range tests {
+		r := d.dockerBuild("", "--no-cache", "-t", "docker:"+tt.name, writeContext(t, tt.context))
+		if r.Code != 0 {
+			t.Errorf("%s: %s", tt.name, r)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(r.Stdout, w) {
+				t.Errorf("%s: output lacks %q:\n%s", tt.name, w, r.Stdout)
+			}
+		}
+	}
+	if got := d.docker("run", "--rm", "docker:scratch"); got.Stdout != "from scratch\n" {
+		t.Errorf("docker run docker:scratch: %s", got)
+	}
+}
+
 // TestBuildPull builds on an image that is only in a loopback registry:
 // FROM pulls it when it is missing, --pull pulls it again.
 func TestBuildPull(t *testing.T) {

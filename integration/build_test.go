@@ -235,13 +235,17 @@ func TestBuildInstructions(t *testing.T) {
 	}
 }
 
+// scratchContext builds on scratch with the backtick escape character.
+var scratchContext = map[string]string{"Dockerfile": "# escape=`\nFROM scratch\nCOPY --from=busybox:latest `\n  /bin/busybox /bin/busybox\n" +
+	"ENV P=C:\\not\\escaped\nCMD [\"/bin/busybox\", \"echo\", \"from scratch\"]\n"}
+
 // TestBuildScratchAndEscape builds on scratch with a static binary from
 // another image, with the backtick escape character.
 func TestBuildScratchAndEscape(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
-	dir := writeContext(t, map[string]string{"Dockerfile": "# escape=`\nFROM scratch\nCOPY --from=busybox:latest `\n  /bin/busybox /bin/busybox\nENV P=C:\\not\\escaped\nCMD [\"/bin/busybox\", \"echo\", \"from scratch\"]\n"})
+	dir := writeContext(t, scratchContext)
 	d.must("build", "-t", "tiny:v1", dir)
 	if got := d.must("run", "--rm", "tiny:v1"); got != "from scratch\n" {
 		t.Fatalf("run: %q", got)
@@ -287,20 +291,25 @@ func TestBuildStdin(t *testing.T) {
 	}
 }
 
+// ignoreContext is a context with a .dockerignore of Docker's pattern
+// kinds, and the files its build lists.
+func ignoreContext() (map[string]string, string) {
+	return map[string]string{
+		"Dockerfile":    "FROM busybox\nCOPY . /ctx/\nRUN cd /ctx && find . -type f | sort\n",
+		".dockerignore": "# comment\n*.log\n**/*.tmp\nsecrets\n!secrets/public.pem\nnode_modules\nDockerfile\n",
+		"app.go":        "x", "debug.log": "x", "sub/keep.log": "x", "sub/deep/x.tmp": "x",
+		"secrets/key": "x", "secrets/public.pem": "x", "node_modules/m/index.js": "x",
+		"sub/deep/ok.go": "x",
+	}, "./.dockerignore\n./app.go\n./secrets/public.pem\n./sub/deep/ok.go\n./sub/keep.log\n"
+}
+
 // TestBuildDockerignore checks Docker's pattern rules end to end, the
 // daemon's copy included (a raw tar keeps the ignored files).
 func TestBuildDockerignore(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
-	files := map[string]string{
-		"Dockerfile":    "FROM busybox\nCOPY . /ctx/\nRUN cd /ctx && find . -type f | sort\n",
-		".dockerignore": "# comment\n*.log\n**/*.tmp\nsecrets\n!secrets/public.pem\nnode_modules\nDockerfile\n",
-		"app.go":        "x", "debug.log": "x", "sub/keep.log": "x", "sub/deep/x.tmp": "x",
-		"secrets/key": "x", "secrets/public.pem": "x", "node_modules/m/index.js": "x",
-		"sub/deep/ok.go": "x",
-	}
-	want := "./.dockerignore\n./app.go\n./secrets/public.pem\n./sub/deep/ok.go\n./sub/keep.log\n"
+	files, want := ignoreContext()
 	out := d.must("build", "--no-cache", writeContext(t, files))
 	if !strings.Contains(out, want) {
 		t.Errorf("berth CLI context:\n%s\nwant the files\n%s", out, want)
