@@ -49,6 +49,28 @@ type Config struct {
 	UploadTTL        Duration       `json:"uploadTTL"` // abandoned uploads are purged after this
 	GC               GCConfig       `json:"gc"`
 	Mirrors          []MirrorConfig `json:"mirrors"`
+	Storage          StorageConfig  `json:"storage"`
+}
+
+// StorageConfig picks the storage backend: the filesystem under Root, or
+// an S3 bucket.
+type StorageConfig struct {
+	S3 *S3Config `json:"s3"`
+}
+
+// S3Config is registry/storage/s3's configuration (see its Config).
+type S3Config struct {
+	Bucket         string   `json:"bucket"`
+	Prefix         string   `json:"prefix"`
+	Region         string   `json:"region"`
+	Endpoint       string   `json:"endpoint"`
+	PathStyle      bool     `json:"pathStyle"`
+	AccessKey      string   `json:"accessKey"`
+	SecretKey      string   `json:"secretKey"`
+	MaxAttempts    int      `json:"maxAttempts"`
+	PartSize       int64    `json:"partSize"`
+	Redirect       bool     `json:"redirect"`
+	RedirectExpiry Duration `json:"redirectExpiry"`
 }
 
 // MirrorConfig makes a namespace a pull-through cache of an upstream.
@@ -139,6 +161,9 @@ func (c Config) Validate() error {
 	}
 	if c.GC.Interval > 0 && c.GC.Interval < Duration(time.Minute) {
 		return fmt.Errorf("gc interval %s: at least 1m: %w", c.GC.Interval, errdefs.ErrInvalidArgument)
+	}
+	if s3 := c.Storage.S3; s3 != nil && s3.Bucket == "" {
+		return fmt.Errorf("storage.s3.bucket required: %w", errdefs.ErrInvalidArgument)
 	}
 	return validateMirrors(c.Mirrors)
 }

@@ -1,5 +1,6 @@
 // Package cmd is the `berth registry` command line: `serve` runs the
-// registry, `user add|passwd|rm|ls` manages its accounts.
+// registry, `user add|passwd|rm|ls` manages its accounts, `gc` collects
+// garbage and `repo ls|rm` lists and deletes repositories.
 package cmd
 
 import (
@@ -14,10 +15,13 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"berth/errdefs"
 	"berth/registry"
+	"berth/registry/storage"
 	"berth/registry/storage/fs"
+	"berth/registry/storage/s3"
 )
 
 const usage = `usage: berth registry <command> [flags]
@@ -148,6 +152,13 @@ func readPassword(stdin io.Reader, stderr io.Writer, prompt bool) (string, error
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-func openStorage(cfg registry.Config) (*fs.Driver, error) {
-	return fs.New(cfg.Root)
+// openStorage opens the configured backend: the one place that picks it.
+func openStorage(ctx context.Context, cfg registry.Config) (storage.Driver, error) {
+	c := cfg.Storage.S3
+	if c == nil {
+		return fs.New(cfg.Root)
+	}
+	return s3.New(ctx, s3.Config{Bucket: c.Bucket, Prefix: c.Prefix, Region: c.Region, Endpoint: c.Endpoint,
+		PathStyle: c.PathStyle, AccessKey: c.AccessKey, SecretKey: c.SecretKey, MaxAttempts: c.MaxAttempts,
+		PartSize: c.PartSize, Redirect: c.Redirect, RedirectExpiry: time.Duration(c.RedirectExpiry)})
 }

@@ -35,7 +35,7 @@ func gc(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d, err := openStorage(cfg)
+	d, err := openStorage(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func repo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d, err := openStorage(cfg)
+	d, err := openStorage(ctx, cfg)
 	if err != nil {
 		return err
 	}

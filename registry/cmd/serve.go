@@ -40,7 +40,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.LogFormat, stderr)
-	d, err := openStorage(cfg)
+	d, err := openStorage(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func user(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	d, err := openStorage(cfg)
+	d, err := openStorage(ctx, cfg)
 	if err != nil {
 		return err
 	}
