@@ -22,9 +22,19 @@
 //
 // Files under the builder's root (<data-root>/build):
 //
-//	tmp/<random>/context/   a build's context, extracted; removed when it ends
-//	tmp/<random>/…          downloads and scratch files of that build
+//	tmp/build-<random>/context.tar  a build's context as received, indexed
+//	                                in memory, never extracted
+//	tmp/build-<random>/…            downloads, context binds, first layers
+//	                                on scratch; all removed when it ends
+//	tmp/mnt-<random>/               an image mounted for RUN --mount from=
 //	cache-mounts/<sha256 of the id>/  RUN --mount=type=cache directories
+//
+// Images are stored through the image service: a step with a layer by
+// CommitImage, a step without one (and a first layer on scratch) by
+// LoadImages of a small docker-save archive, the only way the image store
+// takes a config of any shape. RUN steps run through the container
+// service; their layer is the diff of the container's writable snapshot
+// (keyed by the container's ID) without the mount points the runtime made.
 package build
 
 import (
