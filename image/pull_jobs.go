@@ -120,6 +120,10 @@ type layerJob struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
+	// slotted is closed once the job holds a download slot or needs none:
+	// a child waits for it, so slots go to layers in order (see download).
+	slotted     chan struct{}
+	slottedOnce sync.Once
 
 	mu       sync.Mutex
 	watchers map[int]func(Progress)
@@ -137,7 +141,7 @@ func (d *distribution) layerJob(ctx context.Context, s *Service, spec layerSpec,
 	// The job outlives the request that started it when others watch it.
 	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	j := &layerJob{s: s, spec: spec, sess: sess, ref: ref, parent: parent, cancel: cancel,
-		done: make(chan struct{}), watchers: map[int]func(Progress){}}
+		done: make(chan struct{}), slotted: make(chan struct{}), watchers: map[int]func(Progress){}}
 	d.jobs[spec.chain] = j
 	go func() {
 		defer cancel()
@@ -189,4 +193,21 @@ func (j *layerJob) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+func (j *layerJob) markSlotted() { j.slottedOnce.Do(func() { close(j.slotted) }) }
+
+// awaitParentSlot waits until the parent job holds a download slot, or
+// needs none, or has ended.
+func (j *layerJob) awaitParentSlot(ctx context.Context) error {
+	if j.parent == nil {
+		return nil
+	}
+	select {
+	case <-j.parent.slotted:
+	case <-j.parent.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }

@@ -94,6 +94,15 @@ func (s *Service) layerExists(ctx context.Context, chain digest.Digest) (bool, e
 // download brings the layer's uncompressed tar into the content store and
 // returns the key of the snapshot it was extracted to on the way, or "".
 func (j *layerJob) download(ctx context.Context) (string, error) {
+	defer j.markSlotted()
+	// Slots go to layers bottom up, as Docker's do: every layer above waits
+	// for the lowest missing one to be extracted, and goroutines started
+	// together would otherwise take the slots in any order (often the top
+	// layer first). The wait comes before the blob lock, so that a job
+	// never holds a lock while it waits for another job.
+	if err := j.awaitParentSlot(ctx); err != nil {
+		return "", err
+	}
 	unlock, err := j.s.dist.lockBlob(ctx, j.spec.desc.Digest)
 	if err != nil {
 		return "", err
@@ -113,6 +122,7 @@ func (j *layerJob) download(ctx context.Context) (string, error) {
 			return "", ctx.Err()
 		}
 	}
+	j.markSlotted()
 	defer func() { <-j.s.dist.downloads }()
 
 	cw, err := j.s.content.Writer(ctx, ingestRef(j.spec.desc.Digest))

@@ -232,7 +232,7 @@ func (s *Snapshotter) Mounts(ctx context.Context, key string) ([]mount.Mount, er
 }
 
 // Commit makes the Active snapshot key the Committed snapshot name, once
-// its data is on disk (storage.Dirs.Sync). Its fs directory becomes a lower
+// its data is on disk (see sync.go). Its fs directory becomes a lower
 // layer as it is: nothing is copied.
 func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
 	snap, err := s.ms.Get(ctx, key)
@@ -240,7 +240,7 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 		return err
 	}
 	if snap.Kind == snapshot.KindActive {
-		if err := s.dirs.Sync(snap.ID); err != nil {
+		if err := s.syncSnapshot(ctx, snap.ID); err != nil {
 			return err
 		}
 	}
