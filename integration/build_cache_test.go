@@ -91,7 +91,7 @@ func TestBuildCache(t *testing.T) {
 func stagesContext(id string) map[string]string {
 	wait := func(me, other string) string {
 		return "RUN --mount=type=cache,target=/sync,id=sync-" + id + " touch /sync/" + me +
-			" && for i in $(seq 100); do [ -e /sync/" + other + " ] && exit 0; sleep 0.1; done; exit 1\n"
+			" && for i in $(seq 600); do [ -e /sync/" + other + " ] && exit 0; sleep 0.1; done; exit 1\n"
 	}
 	return map[string]string{"Dockerfile": "FROM busybox AS a\n" + wait("a", "b") + "RUN echo a > /a\n" +
 		"FROM busybox AS b\n" + wait("b", "a") + "RUN echo b > /b\n" +
