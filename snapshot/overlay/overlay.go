@@ -29,6 +29,14 @@
 // index ties an upper to the exact lowers it was first mounted with) and
 // avoids the index directory in workdir; its cost is that hard links are
 // broken on copy-up, as with Docker's overlay2.
+//
+// Commit records a snapshot only once its files are on disk, so that a
+// committed record never outlives its data across a power loss: a small
+// snapshot (a few regular files and directories) is fsynced file by file,
+// anything else with one syncfs of the backing filesystem (see sync.go for
+// why and the bound). Each snapshot directory is flagged as an ext4 top
+// directory so that its files get a block group of their own (see
+// markTopDir).
 package overlay
 
 import (
