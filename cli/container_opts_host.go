@@ -201,7 +201,9 @@ func addBinding(spec string, exposed network.PortSet, bindings network.PortMap) 
 		if hStart, hEnd, err = portRange(hostPort); err != nil {
 			return fmt.Errorf("invalid hostPort: %s", hostPort)
 		}
-		if hEnd-hStart != end-start && hEnd != hStart {
+		// A host range for one container port is the range the daemon
+		// picks a free port from; otherwise the two ranges pair up.
+		if hEnd-hStart != end-start && end != start {
 			return fmt.Errorf("invalid ranges specified for container and host Ports: %s and %s", ctrPort, hostPort)
 		}
 	}
@@ -218,11 +220,10 @@ func addBinding(spec string, exposed network.PortSet, bindings network.PortMap) 
 		b := network.PortBinding{HostIP: addr}
 		switch {
 		case hostPort == "":
-		case hEnd == hStart:
+		case hStart == hEnd:
 			b.HostPort = strconv.Itoa(int(hStart))
-			if end != start {
-				b.HostPort = hostPort // one host range for all: the daemon picks
-			}
+		case end == start:
+			b.HostPort = fmt.Sprintf("%d-%d", hStart, hEnd)
 		default:
 			b.HostPort = strconv.Itoa(int(hStart + i))
 		}
