@@ -77,7 +77,8 @@ func NewTokens(ctx context.Context, d storage.Driver, accounts *Accounts, cfg To
 }
 
 // loadKey reads the key or creates one. Two processes starting at once may
-// both create one; re-reading after Put makes them settle on the stored key.
+// both create one; with a storage.Creator exactly one is stored and every
+// process reads it back (other drivers settle on the last one written).
 func loadKey(ctx context.Context, d storage.Driver) (*ecdsa.PrivateKey, error) {
 	b, err := d.Get(ctx, tokenKeyPath)
 	if errors.Is(err, errdefs.ErrNotFound) {
@@ -113,7 +114,16 @@ func createKey(ctx context.Context, d storage.Driver) error {
 	if err != nil {
 		return fmt.Errorf("token key: %w", err)
 	}
-	if err := d.Put(ctx, tokenKeyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	// Replicas starting together must all end up with one key: the first
+	// creator wins and the others read its key back.
+	if c, ok := d.(storage.Creator); ok {
+		if err := c.Create(ctx, tokenKeyPath, pemKey); err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
+			return fmt.Errorf("token key: %w", err)
+		}
+		return nil
+	}
+	if err := d.Put(ctx, tokenKeyPath, pemKey); err != nil {
 		return fmt.Errorf("token key: %w", err)
 	}
 	return nil

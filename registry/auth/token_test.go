@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,5 +188,36 @@ func TestTokenOAuth2AndRefresh(t *testing.T) {
 	}
 	if status, _ := postToken(t, ts.URL, url.Values{"grant_type": {"client_credentials"}}); status != 400 {
 		t.Fatalf("unsupported grant: %d", status)
+	}
+}
+
+// TestKeyCreatedOnceByReplicas: registries starting together over one
+// storage end up signing with one key, so tokens from any are valid at all.
+func TestKeyCreatedOnceByReplicas(t *testing.T) {
+	t.Parallel()
+	d, err := fs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := NewAccounts(d)
+	var wg sync.WaitGroup
+	tokens := make([]*Tokens, 8)
+	for i := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tk, err := NewTokens(t.Context(), d, acc, TokenConfig{Service: "s", Issuer: "i"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			tokens[i] = tk
+		}()
+	}
+	wg.Wait()
+	for _, tk := range tokens[1:] {
+		if tk == nil || tokens[0] == nil || !tk.key.Equal(tokens[0].key) {
+			t.Fatal("replicas disagree on the signing key")
+		}
 	}
 }

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -112,7 +113,10 @@ func repo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // gcLoop collects every interval (with a tenth of jitter, so replicas
-// over one storage rarely start together; the lock settles the rest).
+// over one storage rarely start together; the lock settles the rest). A
+// replica whose turn comes less than half an interval after a collection
+// another replica ran skips it, so N replicas collect about once per
+// interval, not N times.
 func gcLoop(ctx context.Context, d storage.Driver, interval time.Duration, opts server.GCOptions, log *slog.Logger) {
 	if interval <= 0 {
 		return
@@ -124,8 +128,14 @@ func gcLoop(ctx context.Context, d storage.Driver, interval time.Duration, opts 
 			return
 		case <-time.After(wait):
 		}
+		if last, err := server.LastGC(ctx, d); err == nil && !last.Active && time.Since(last.Finished) < interval/2 {
+			log.Debug("scheduled garbage collection skipped: another replica collected", "run", last.Run, "finished", last.Finished)
+			continue
+		}
 		rep, err := server.Collect(ctx, d, opts)
 		switch {
+		case errors.Is(err, errdefs.ErrConflict):
+			log.Info("scheduled garbage collection skipped", "reason", err)
 		case err != nil && ctx.Err() == nil:
 			log.Warn("scheduled garbage collection", "err", err)
 		case err == nil:

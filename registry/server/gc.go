@@ -28,8 +28,9 @@ type GCOptions struct {
 	DeleteReferrers bool
 	// Log receives progress; nil discards.
 	Log *slog.Logger
-	// LockSettle is how long a collector waits after writing gc/lock before
-	// trusting it; zero means one second.
+	// LockSettle is how long a collector waits before trusting gc/lock
+	// after taking over an expired lease, or after writing it over a
+	// storage without conditional creates; zero means one second.
 	LockSettle time.Duration
 }
 

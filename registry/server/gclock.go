@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"berth/errdefs"
+	"berth/registry/storage"
 )
 
 // gcLockTTL is how long a collector's lease lasts without renewal; it is
@@ -19,24 +21,10 @@ type gcLock struct {
 	Expires time.Time `json:"expires"`
 }
 
-// acquireGCLock takes the collection lease. Storage offers no
-// compare-and-swap, so the lease is written, left to settle, and read back:
-// of two collectors starting together the last writer wins and the other
-// sees it. The returned context ends if the lease is lost; release ends it
-// and removes the lease.
+// acquireGCLock takes the collection lease. The returned context ends if
+// the lease is lost; release ends it and removes the lease.
 func acquireGCLock(ctx context.Context, st store, owner string, settle time.Duration, log *slog.Logger) (context.Context, func(), error) {
-	if err := checkLockFree(ctx, st, owner); err != nil {
-		return nil, nil, err
-	}
-	if err := st.putJSON(ctx, gcLockPath, gcLock{Owner: owner, Expires: time.Now().Add(gcLockTTL).UTC()}); err != nil {
-		return nil, nil, err
-	}
-	select {
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
-	case <-time.After(settle):
-	}
-	if err := checkLockOwned(ctx, st, owner); err != nil {
+	if err := takeGCLock(ctx, st, owner, settle); err != nil {
 		return nil, nil, err
 	}
 	lctx, cancel := context.WithCancelCause(ctx)
@@ -66,15 +54,53 @@ func readLock(ctx context.Context, st store) (gcLock, error) {
 	return l, err
 }
 
-func checkLockFree(ctx context.Context, st store, owner string) error {
-	l, err := readLock(ctx, st)
+// takeGCLock writes the lease. Over a storage.Creator (every bundled
+// driver) the lease is created only where none exists, so of collectors on
+// several replicas starting together exactly one gets it, without waiting.
+// An expired lease (its collector died) is deleted and created again; two
+// collectors doing that at once may both succeed when one's read and delete
+// straddle the other's create, so a takeover also waits settle and reads
+// the lease back, as without a Creator, where the lease is simply written:
+// the last writer wins and the others see it.
+func takeGCLock(ctx context.Context, st store, owner string, settle time.Duration) error {
+	lease, err := json.Marshal(gcLock{Owner: owner, Expires: time.Now().Add(gcLockTTL).UTC()})
 	if err != nil {
 		return err
 	}
-	if l.Owner != "" && l.Owner != owner && time.Now().Before(l.Expires) {
+	c, exclusive := st.d.(storage.Creator)
+	if exclusive {
+		err := c.Create(ctx, gcLockPath, lease)
+		if !errors.Is(err, errdefs.ErrAlreadyExists) {
+			return err
+		}
+	}
+	l, err := readLock(ctx, st)
+	switch {
+	case err != nil:
+		return err
+	case l.Owner == owner:
+		return nil // a create retried after its response was lost
+	case l.Owner != "" && time.Now().Before(l.Expires):
 		return fmt.Errorf("garbage collection %s holds the lock until %s: %w", l.Owner, l.Expires.Format(time.RFC3339), errdefs.ErrConflict)
 	}
-	return nil
+	if exclusive {
+		if err := st.d.Delete(ctx, gcLockPath); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			return err
+		}
+		if err := c.Create(ctx, gcLockPath, lease); errors.Is(err, errdefs.ErrAlreadyExists) {
+			return fmt.Errorf("garbage collection lock taken over by another collector: %w", errdefs.ErrConflict)
+		} else if err != nil {
+			return err
+		}
+	} else if err := st.d.Put(ctx, gcLockPath, lease); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(settle):
+	}
+	return checkLockOwned(ctx, st, owner)
 }
 
 func checkLockOwned(ctx context.Context, st store, owner string) error {

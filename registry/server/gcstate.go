@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"berth/errdefs"
+	"berth/registry/storage"
 )
 
 // Objects of the garbage collector, beside the layout of doc.go:
@@ -236,4 +237,11 @@ func (s *Server) doomedHint(ctx context.Context, d digest.Digest) bool {
 	}
 	_, err := s.st.d.Stat(ctx, doomedPath(blobLinkPath(d)))
 	return err == nil
+}
+
+// LastGC reads gc/state: the running or the last collection over d (zero
+// when none ran). Replicas scheduling collections over one storage use it
+// to skip a run another replica has just done.
+func LastGC(ctx context.Context, d storage.Driver) (GCState, error) {
+	return (&store{d: d}).gcState(ctx)
 }

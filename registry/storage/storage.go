@@ -76,6 +76,15 @@ type Redirector interface {
 	RedirectURL(r *http.Request, path string) (string, error)
 }
 
+// Creator is implemented by drivers that can create an object only if it
+// does not exist yet, atomically across processes (O_EXCL-style link on a
+// filesystem, If-None-Match on S3). Create returns an error of kind
+// errdefs.ErrAlreadyExists when the object exists; exactly one of several
+// concurrent Creates of a path succeeds.
+type Creator interface {
+	Create(ctx context.Context, path string, content []byte) error
+}
+
 // ValidPath reports an error of kind ErrInvalidArgument when p is not a
 // clean relative slash-separated path.
 func ValidPath(p string) error {

@@ -55,7 +55,10 @@ func New(dir string) (*Driver, error) {
 	return &Driver{root: abs}, nil
 }
 
-var _ storage.Driver = (*Driver)(nil)
+var (
+	_ storage.Driver  = (*Driver)(nil)
+	_ storage.Creator = (*Driver)(nil)
+)
 
 func (d *Driver) full(p string) (string, error) {
 	if err := storage.ValidPath(p); err != nil {
@@ -145,6 +148,37 @@ func (d *Driver) Put(ctx context.Context, p string, content []byte) error {
 		}
 	}
 	return err
+}
+
+// Create writes the file at p unless it exists: the content goes to a
+// temporary file, fsynced, then hard-linked into place, which fails when
+// the name is taken.
+func (d *Driver) Create(ctx context.Context, p string, content []byte) error {
+	full, err := d.full(p)
+	if err != nil {
+		return err
+	}
+	f, err := createIn(filepath.Dir(full))
+	if err != nil {
+		return wrap(p, err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(content)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return wrap(p, err)
+	}
+	if err := os.Link(f.Name(), full); errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("storage path %s: %w", p, errdefs.ErrAlreadyExists)
+	} else if err != nil {
+		return wrap(p, err)
+	}
+	return syncDir(filepath.Dir(full))
 }
 
 func (d *Driver) put(ctx context.Context, p string, content []byte) error {

@@ -79,6 +79,7 @@ type Driver struct {
 var (
 	_ storage.Driver     = (*Driver)(nil)
 	_ storage.Redirector = (*Driver)(nil)
+	_ storage.Creator    = (*Driver)(nil)
 )
 
 const minPart = 5 << 20
@@ -195,6 +196,35 @@ func (d *Driver) Put(ctx context.Context, p string, content []byte) error {
 	_, err = d.c.PutObject(ctx, &s3.PutObjectInput{Bucket: &d.cfg.Bucket, Key: &k, Body: bytes.NewReader(content),
 		ContentLength: aws.Int64(int64(len(content)))})
 	return d.wrap(p, err)
+}
+
+// Create writes the object at p unless it exists (If-None-Match: *). S3
+// answers 409 ConditionalRequestConflict while another conditional write
+// of the key is in flight; the outcome is then unknown, so Create asks
+// again once that write has settled. A Create retried by the SDK after a
+// lost response can report ErrAlreadyExists for its own object: callers
+// read the object back to see whose it is.
+func (d *Driver) Create(ctx context.Context, p string, content []byte) error {
+	k, err := d.key(p)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		_, err = d.c.PutObject(ctx, &s3.PutObjectInput{Bucket: &d.cfg.Bucket, Key: &k, Body: bytes.NewReader(content),
+			ContentLength: aws.Int64(int64(len(content))), IfNoneMatch: aws.String("*")})
+		code := apiCode(err)
+		if code == "PreconditionFailed" || httpStatus(err) == http.StatusPreconditionFailed {
+			return fmt.Errorf("storage path %s: %w", p, errdefs.ErrAlreadyExists)
+		}
+		if code != "ConditionalRequestConflict" || attempt == 4 {
+			return d.wrap(p, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("storage path %s: %w", p, ctx.Err())
+		case <-time.After(time.Duration(50<<attempt) * time.Millisecond):
+		}
+	}
 }
 
 // List returns the sorted names directly under the prefix p/.

@@ -38,6 +38,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) storage.Driver) {
 		{"DeletePrefix", testDeletePrefix},
 		{"ConcurrentPut", testConcurrentPut},
 		{"LargeStream", testLargeStream},
+		{"CreateExclusive", testCreate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -296,5 +297,44 @@ func testLargeStream(t *testing.T, d storage.Driver) {
 	n, err := io.Copy(io.Discard, r)
 	if err != nil || n != int64(len(block))-5 {
 		t.Fatalf("tail read = %d, %v", n, err)
+	}
+}
+
+// testCreate checks the optional Creator: one winner among concurrent
+// creators, the others told it exists, the winner's content kept.
+func testCreate(t *testing.T, d storage.Driver) {
+	c, ok := d.(storage.Creator)
+	if !ok {
+		t.Skip("driver does not implement storage.Creator")
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := []string{}
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := fmt.Sprintf("creator %d", i)
+			err := c.Create(ctx, "excl/obj", []byte(v))
+			switch {
+			case err == nil:
+				mu.Lock()
+				won = append(won, v)
+				mu.Unlock()
+			case !errors.Is(err, errdefs.ErrAlreadyExists):
+				t.Errorf("Create: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(won) != 1 {
+		t.Fatalf("%d creators won: %v", len(won), won)
+	}
+	if got := mustGet(t, d, "excl/obj"); got != won[0] {
+		t.Fatalf("content %q, winner wrote %q", got, won[0])
+	}
+	if names, _ := d.List(ctx, "excl"); len(names) != 1 {
+		t.Fatalf("leftovers: %v", names)
 	}
 }
