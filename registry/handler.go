@@ -14,10 +14,11 @@ import (
 	"berth/registry/auth"
 	"berth/registry/server"
 	"berth/registry/storage"
+	"berth/registry/ui"
 )
 
 // NewHandler builds the registry's HTTP handler over d: /v2/ (the API),
-// /api/v1/ (repository deletion, garbage collection), /token (token mode),
+// /api/v1/ (repository deletion, garbage collection), /ui/ (the web UI), /token (token mode),
 // /metrics and /healthz, all access-logged to log.
 func NewHandler(ctx context.Context, cfg Config, d storage.Driver, log *slog.Logger) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
@@ -55,6 +56,12 @@ func NewHandler(ctx context.Context, cfg Config, d storage.Driver, log *slog.Log
 	mux.Handle("/api/v1/", api.NewAdmin(cfg.GCOptions(log)))
 	mux.Handle("GET /metrics", m)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { health(w, r, d) })
+	web, err := ui.New(ctx, ui.Options{Storage: d, Accounts: accounts, Open: cfg.Auth.Mode == "none", Log: log, MaxManifestSize: cfg.MaxManifestBytes})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/ui/", web)
+	mux.Handle("/ui", web)
 	return accessLog(mux, m, log), nil
 }
 
