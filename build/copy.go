@@ -154,7 +154,7 @@ func (j *job) copyFrom(ctx context.Context, from string, current int, out *stage
 		return r.id, nil
 	}
 	if n, err := strconv.Atoi(from); err == nil {
-		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "invalid from flag value %d: refers to current or future build stage", n)
+		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "invalid from flag value %d: index out of bounds", n)
 	}
 	id, err := j.baseImage(ctx, from, "", out)
 	return id, stageHint(from, err)

@@ -68,14 +68,17 @@ func (s *stage) build(ctx context.Context) error {
 }
 
 // fail gives a step's error the instruction's name, as Docker's
-// "COPY failed: ..." does, unless it already says what failed.
+// "COPY failed: ..." does, unless it already says what failed or is one
+// of the messages Docker prints as they are.
 func (s *stage) fail(in dockerfile.Instruction, err error) error {
 	if _, ok := err.(*ExitError); ok || ctxErr(err) {
 		return err
 	}
-	kw := in.Position().Keyword
-	if strings.HasPrefix(err.Error(), kw+" ") || strings.HasPrefix(err.Error(), s.j.df.File.Name+":") {
-		return err
+	kw, msg := in.Position().Keyword, err.Error()
+	for _, p := range []string{kw + " ", s.j.df.File.Name + ":", "failed to process ", "invalid from flag value "} {
+		if strings.HasPrefix(msg, p) {
+			return err
+		}
 	}
 	return fmt.Errorf("%s failed: %w", kw, err)
 }
@@ -127,7 +130,7 @@ func (s *stage) lookup(name string) (string, bool) {
 func (s *stage) word(w string) (string, error) {
 	v, err := s.j.lex.Word(w, s.lookup)
 	if err != nil {
-		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", err.Error())
+		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "failed to process %q: %s", w, err.Error())
 	}
 	return v, nil
 }
@@ -200,10 +203,12 @@ func (j *job) baseImage(ctx context.Context, name, platform string, out *stageOu
 	if !j.opts.Pull {
 		id, err := j.b.images.Resolve(ctx, name)
 		if err == nil {
-			return id, j.checkPlatform(ctx, name, id, platform)
+			err = j.checkPlatform(ctx, name, id, platform)
 		}
-		if !notFound(err) {
-			return "", err
+		// A stored image for another platform is missing too, as in
+		// Docker: the registry may have the one asked for.
+		if err == nil || !notFound(err) {
+			return id, err
 		}
 	}
 	auth := j.opts.Auth[reference.Domain(ref)]

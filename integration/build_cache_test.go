@@ -75,6 +75,26 @@ func TestBuildCache(t *testing.T) {
 	if strings.Contains(hist, "<missing>") {
 		t.Errorf("history of a built image misses its steps:\n%s", hist)
 	}
+	// Every step's CREATED BY, newest first, as the classic builder
+	// writes them (the COPY line names the digest of what it copied).
+	createdBy := strings.Split(d.must("history", "--no-trunc", "--format", "{{.CreatedBy}}", "cached:v1"), "\n")
+	wantBy := []string{`/bin/sh -c #(nop)  CMD ["cat" "/copied"]`, "/bin/sh -c cat /app.txt > /copied",
+		"/bin/sh -c #(nop) COPY file:", "/bin/sh -c echo first > /first"}
+	for i, w := range wantBy {
+		if i >= len(createdBy) || !strings.HasPrefix(createdBy[i], w) {
+			t.Errorf("history line %d is not %q:\n%s", i, w, strings.Join(createdBy, "\n"))
+		}
+	}
+	if !regexp.MustCompile(`^/bin/sh -c #\(nop\) COPY file:[0-9a-f]{64} in /app.txt $`).MatchString(createdBy[2]) {
+		t.Errorf("COPY's history line %q", createdBy[2])
+	}
+	// -q prints the ID alone, --iidfile writes it.
+	iid := filepath.Join(t.TempDir(), "iid")
+	q := d.must("build", "-q", "--iidfile", iid, "-t", "cached:q", dir)
+	id := strings.TrimSpace(d.must("image", "inspect", "-f", "{{.Id}}", "cached:q"))
+	if written, _ := os.ReadFile(iid); q != id+"\n" || string(written) != id {
+		t.Errorf("build -q printed %q, --iidfile wrote %q, the image is %s", q, written, id)
+	}
 	d.must("rmi", "cached:v1")
 	all = d.must("images", "-a", "-q", "--no-trunc")
 	if !strings.Contains(all, ids(first)[1]) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -168,5 +169,65 @@ func TestBuildPull(t *testing.T) {
 	}
 	if got := d.must("run", "--rm", "pulled:v1", "cat", "/p"); got != "pulled\n" {
 		t.Errorf("run: %q", got)
+	}
+	// A stored image of another platform is missing: FROM --platform pulls
+	// it, as Docker does, and says what the registry had.
+	other := writeContext(t, map[string]string{"Dockerfile": "FROM --platform=linux/s390x " + ref + "\n"})
+	r := d.berth("build", other)
+	if r.Code == 0 || !strings.Contains(r.Stdout, "Pulling from lib/busybox") ||
+		!strings.Contains(r.Stderr, "image with reference "+ref+" was found but does not match the specified platform: wanted linux/s390x, actual: linux/") {
+		t.Errorf("FROM --platform of another platform: %s", r)
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		return
+	}
+	d.must("rmi", "pulled:v1", ref)
+	for _, args := range [][]string{{}, {"--pull"}} {
+		r := d.dockerBuild("", append(args, "-t", "pulled:docker", dir)...)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "Pulling from lib/busybox") {
+			t.Errorf("docker build %v: %s", args, r)
+		}
+	}
+}
+
+// TestBuildDockerCLIContexts gives the stock docker CLI's builds every
+// kind of context: a tar on stdin, a Dockerfile on stdin beside a
+// directory, -f naming another file; and --label, --iidfile without -q.
+func TestBuildDockerCLIContexts(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	dockerCLI(t)
+	d.importBusybox("busybox:latest")
+	dir := writeContext(t, map[string]string{"f": "from the directory\n", "Dockerfile": "FROM busybox\nRUN exit 9\n",
+		"sub/Other.dockerfile": "FROM busybox\nCOPY f /other\n"})
+	iid := filepath.Join(t.TempDir(), "iid")
+	tests := []struct {
+		name, stdin, file, want string
+		args                    []string
+	}{
+		{name: "tar on stdin", stdin: string(tarBytes(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY f /f\n", "f": "from a tar\n"})),
+			args: []string{"-"}, file: "/f", want: "from a tar\n"},
+		{name: "Dockerfile on stdin", stdin: "FROM busybox\nCOPY f /f\n", args: []string{"-f", "-", dir}, file: "/f", want: "from the directory\n"},
+		{name: "-f", args: []string{"-f", filepath.Join(dir, "sub", "Other.dockerfile"), dir}, file: "/other", want: "from the directory\n"},
+		{name: "label and iidfile", args: []string{"--label", "org.example.by=docker", "--iidfile", iid, "-f", filepath.Join(dir, "sub/Other.dockerfile"), dir},
+			file: "/other", want: "from the directory\n"},
+	}
+	for i, tt := range tests {
+		tag := fmt.Sprintf("ctx:%d", i)
+		r := d.dockerBuild(tt.stdin, append([]string{"-t", tag}, tt.args...)...)
+		if r.Code != 0 {
+			t.Errorf("%s: %s", tt.name, r)
+			continue
+		}
+		if got := d.must("run", "--rm", tag, "cat", tt.file); got != tt.want {
+			t.Errorf("%s: %s says %q, want %q", tt.name, tt.file, got, tt.want)
+		}
+	}
+	id := strings.TrimSpace(d.must("image", "inspect", "-f", "{{.Id}}", "ctx:3"))
+	if written, _ := os.ReadFile(iid); string(written) != id {
+		t.Errorf("--iidfile wrote %q, the image is %s", written, id)
+	}
+	if got := d.must("image", "inspect", "-f", "{{index .Config.Labels \"org.example.by\"}}", "ctx:3"); got != "docker\n" {
+		t.Errorf("--label: %q", got)
 	}
 }
