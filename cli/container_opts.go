@@ -42,7 +42,8 @@ type createOptions struct {
 	restart, runtime        string
 	logDriver               string
 	logOpts                 []string
-	network                 string
+	networks                []networkAttachment
+	linkLocalIPs            []string
 	ip, ip6, macAddress     string
 	aliases                 []string
 	addHosts                []string
@@ -128,7 +129,8 @@ func addCreateFlags(f *pflag.FlagSet, o *createOptions) {
 
 // addHostFlags are the networking, namespace and resource flags.
 func addHostFlags(f *pflag.FlagSet, o *createOptions) {
-	f.StringVar(&o.network, "network", "", "Connect a container to a network")
+	f.Var(networkList{&o.networks}, "network", "Connect a container to a network (a name, or name=NET,alias=A,ip=IP,ip6=IP,mac-address=MAC,link-local-ip=IP,driver-opt=K=V,gw-priority=N; repeat to join several)")
+	listFlag(f, &o.linkLocalIPs, "link-local-ip", "", "Container IPv4/IPv6 link-local addresses", nil)
 	f.StringVar(&o.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
 	f.StringVar(&o.ip6, "ip6", "", "IPv6 address (e.g., 2001:db8::33)")
 	f.StringVar(&o.macAddress, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")

@@ -18,14 +18,11 @@ import (
 
 // hostConfig builds the HostConfig from the flags.
 func (o *createOptions) hostConfig(f *pflag.FlagSet) (*container.HostConfig, error) {
-	if err := o.validateNetworkOptions(); err != nil {
-		return nil, err
-	}
 	h := &container.HostConfig{
 		AutoRemove: o.autoRemove, Privileged: o.privileged, ReadonlyRootfs: o.readOnly, PublishAllPorts: o.publishAll,
 		CapAdd: o.capAdd, CapDrop: o.capDrop, GroupAdd: o.groupAdd,
 		ExtraHosts: o.addHosts, VolumesFrom: o.volumesFrom, VolumeDriver: o.volumeDriver, Runtime: o.runtime,
-		NetworkMode: container.NetworkMode(o.network), IpcMode: container.IpcMode(o.ipc), PidMode: container.PidMode(o.pid),
+		NetworkMode: container.NetworkMode(o.networkMode()), IpcMode: container.IpcMode(o.ipc), PidMode: container.PidMode(o.pid),
 		UTSMode: container.UTSMode(o.uts), UsernsMode: container.UsernsMode(o.userns), CgroupnsMode: container.CgroupnsMode(o.cgroupns),
 		ShmSize: o.shmSize, OomScoreAdj: o.oomScoreAdj, ContainerIDFile: o.cidfile,
 		LogConfig: container.LogConfig{Type: o.logDriver, Config: map[string]string{}},

@@ -5,10 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"path"
-	"reflect"
 	"strconv"
 	"strings"
 
@@ -66,7 +64,11 @@ func (o *createOptions) build(f *pflag.FlagSet, args []string) (*containerSpec, 
 	if cfg.Volumes == nil {
 		cfg.Volumes = map[string]struct{}{}
 	}
-	spec := &containerSpec{config: cfg, host: host, networking: o.networking()}
+	nc, err := o.networking()
+	if err != nil {
+		return nil, err
+	}
+	spec := &containerSpec{config: cfg, host: host, networking: nc}
 	if o.platform != "" {
 		p, err := parsePlatform(o.platform)
 		if err != nil {
@@ -181,80 +183,6 @@ func (o *createOptions) healthcheck() (*container.HealthConfig, error) {
 		hc.Test = []string{"CMD-SHELL", o.healthCmd}
 	}
 	return hc, nil
-}
-
-// networking names the endpoint of the network the container joins, with
-// the address options (--ip, aliases) on it; docker always sends it.
-func (o *createOptions) networking() *network.NetworkingConfig {
-	name := o.network
-	if name == "" {
-		name = "default"
-	}
-	ep := &network.EndpointSettings{}
-	if len(o.aliases) > 0 {
-		ep.Aliases = o.aliases
-	}
-	if o.ip != "" || o.ip6 != "" {
-		ep.IPAMConfig = &network.EndpointIPAMConfig{}
-		if a, err := netip.ParseAddr(o.ip); err == nil {
-			ep.IPAMConfig.IPv4Address = a
-		}
-		if a, err := netip.ParseAddr(o.ip6); err == nil {
-			ep.IPAMConfig.IPv6Address = a
-		}
-	}
-	if mac, err := parseMAC(o.macAddress); err == nil {
-		ep.MacAddress = mac
-	}
-	eps := map[string]*network.EndpointSettings{}
-	// Like docker: the default network's endpoint is always named, an
-	// explicit network's only when it has options.
-	if o.network == "" || !reflect.DeepEqual(*ep, network.EndpointSettings{}) {
-		eps[name] = ep
-	}
-	return &network.NetworkingConfig{EndpointsConfig: eps}
-}
-
-// userDefinedNetwork tells a network the user created from the built-in
-// modes.
-func userDefinedNetwork(name string) bool {
-	switch name {
-	case "", "default", "bridge", "host", "none":
-		return false
-	}
-	return !strings.HasPrefix(name, "container:")
-}
-
-func parseMAC(s string) (network.HardwareAddr, error) {
-	var mac network.HardwareAddr
-	if s == "" {
-		return nil, fmt.Errorf("no MAC address")
-	}
-	err := mac.UnmarshalText([]byte(s))
-	return mac, err
-}
-
-// validateNetworkOptions checks the address flags before anything is sent.
-func (o *createOptions) validateNetworkOptions() error {
-	if len(o.aliases) > 0 && !userDefinedNetwork(o.network) {
-		return fmt.Errorf("network-scoped aliases are only supported for user-defined networks")
-	}
-	if o.ip != "" {
-		if a, err := netip.ParseAddr(o.ip); err != nil || !a.Is4() {
-			return fmt.Errorf("invalid IPv4 address: %s", o.ip)
-		}
-	}
-	if o.ip6 != "" {
-		if a, err := netip.ParseAddr(o.ip6); err != nil || !a.Is6() {
-			return fmt.Errorf("invalid IPv6 address: %s", o.ip6)
-		}
-	}
-	if o.macAddress != "" {
-		if _, err := parseMAC(o.macAddress); err != nil {
-			return fmt.Errorf("%s is not a valid mac address", o.macAddress)
-		}
-	}
-	return nil
 }
 
 // parseRestart reads no, always, unless-stopped and on-failure[:N].
