@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 
 	"berth/registry/auth"
 )
@@ -38,6 +40,7 @@ type summary struct {
 	ArtifactType string
 	Size         int64 // config and layers of an image; the manifest itself otherwise
 	Platforms    []string
+	Created      string // an image's, from its config (describe)
 }
 
 func parseDoc(m fetchedManifest) (manifestDoc, error) {
@@ -79,6 +82,31 @@ func summarize(m fetchedManifest) summary {
 		}
 	}
 	s.ArtifactType = strings.TrimSpace(s.ArtifactType)
+	return s
+}
+
+// describe is summarize plus, for an image, the platform and creation time
+// from its config. A config that cannot be read leaves them out: one
+// broken image must not take the whole tag list down.
+func (u *UI) describe(ctx context.Context, user, name string, m fetchedManifest) summary {
+	s := summarize(m)
+	if s.Kind != "image" {
+		return s
+	}
+	doc, err := parseDoc(m)
+	if err != nil || doc.Config == nil {
+		return s
+	}
+	raw, err := u.api.blob(ctx, user, name, doc.Config.Digest)
+	if err != nil {
+		u.log.DebugContext(ctx, "ui: image config", "repository", name, "digest", doc.Config.Digest, "err", err)
+		return s
+	}
+	var c imageConfig
+	if json.Unmarshal(raw, &c) == nil && c.OS != "" {
+		s.Platforms = []string{platformString(c.OS, c.Architecture, c.Variant)}
+		s.Created = formatTime(c.Created)
+	}
 	return s
 }
 
@@ -245,12 +273,8 @@ func (u *UI) manifest(w http.ResponseWriter, req *request, name, ref string) err
 	if doc.Subject != nil {
 		v.Subject = doc.Subject.Digest.String()
 	}
-	for _, d := range doc.Manifests {
-		row := platformRow{Platform: platformOf(d), Digest: d.Digest.String(), Size: d.Size}
-		if ref := d.Annotations[attestationRef]; ref != "" {
-			row.Note = ref + " for " + d.Annotations["vnd.docker.reference.digest"]
-		}
-		v.Platforms = append(v.Platforms, row)
+	if v.Platforms, err = u.platforms(ctx, user, name, doc.Manifests); err != nil {
+		return err
 	}
 	if doc.Config != nil {
 		if err := u.fillConfig(req, name, doc, &v); err != nil {
@@ -265,6 +289,32 @@ func (u *UI) manifest(w http.ResponseWriter, req *request, name, ref string) err
 		v.Referrers = append(v.Referrers, referrerRow{ArtifactType: d.ArtifactType, Digest: d.Digest.String(), Size: d.Size, Annotations: sortedKV(d.Annotations)})
 	}
 	return u.render(w, req, http.StatusOK, "manifest", v)
+}
+
+// platforms describes an index's entries, each with its image's size
+// (config and layers) read from the child manifest.
+func (u *UI) platforms(ctx context.Context, user, name string, descs []ocispec.Descriptor) ([]platformRow, error) {
+	rows := make([]platformRow, len(descs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, d := range descs {
+		rows[i] = platformRow{Platform: platformOf(d), Digest: d.Digest.String(), Size: d.Size}
+		if ref := d.Annotations[attestationRef]; ref != "" {
+			rows[i].Note = ref + " for " + d.Annotations["vnd.docker.reference.digest"]
+		}
+		g.Go(func() error {
+			child, err := u.api.manifest(gctx, user, name, d.Digest.String())
+			if isStatus(err, http.StatusNotFound) {
+				rows[i].Note = "manifest missing from this repository"
+				return nil
+			} else if err != nil {
+				return err
+			}
+			rows[i].Size = summarize(child).Size
+			return nil
+		})
+	}
+	return rows, g.Wait()
 }
 
 // fillConfig reads the image config for platform, creation time, settings

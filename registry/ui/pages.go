@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"berth/registry/auth"
 	"berth/registry/server"
 )
@@ -224,14 +226,28 @@ func (u *UI) tags(w http.ResponseWriter, req *request, name string) error {
 		return err
 	}
 	v := tagsView{Repo: name, Namespace: namespaceOf(name), CanDelete: canDelete, Pull: pullCommand(req.r, name, "")}
-	for _, t := range tags {
-		m, err := u.api.manifest(ctx, user, name, t)
-		if isStatus(err, http.StatusNotFound) {
-			continue // deleted while listing
-		} else if err != nil {
-			return err
+	rows := make([]*tagRow, len(tags))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8) // storage round trips overlap; an S3 page of 50 tags is not 100 sequential GETs
+	for i, t := range tags {
+		g.Go(func() error {
+			m, err := u.api.manifest(gctx, user, name, t)
+			if isStatus(err, http.StatusNotFound) {
+				return nil // deleted while listing
+			} else if err != nil {
+				return err
+			}
+			rows[i] = &tagRow{Tag: t, summary: u.describe(gctx, user, name, m), Pull: pullCommand(req.r, name, ":"+t)}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r != nil {
+			v.Rows = append(v.Rows, *r)
 		}
-		v.Rows = append(v.Rows, tagRow{Tag: t, summary: summarize(m), Pull: pullCommand(req.r, name, ":"+t)})
 	}
 	if more && len(tags) > 0 {
 		v.Next = nextURL("/ui/repo/"+name, req.r, tags[len(tags)-1], n)

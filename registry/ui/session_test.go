@@ -133,6 +133,14 @@ func TestOpen(t *testing.T) {
 	if p := b.get("/ui"); p.status != http.StatusMovedPermanently || p.header.Get("Location") != "/ui/" {
 		t.Errorf("/ui: %d %q", p.status, p.header.Get("Location"))
 	}
+	if p := b.do("HEAD", "/ui/repo/top", nil); p.status != 200 || p.body != "" {
+		t.Errorf("HEAD: %d, %d bytes", p.status, len(p.body))
+	}
+	for _, path := range []string{"/ui/", "/ui/repo/top", "/ui/repo/top/-/manifests/v1", "/ui/login"} {
+		if p := b.do("PUT", path, url.Values{}); p.status != http.StatusMethodNotAllowed {
+			t.Errorf("PUT %s: %d", path, p.status)
+		}
+	}
 	for _, f := range []string{"/ui/static/style.css", "/ui/static/app.js"} {
 		p := b.get(f)
 		if p.status != 200 || len(p.body) < 200 {

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -106,6 +107,26 @@ func TestManifestPage(t *testing.T) {
 		"/ui/repo/alice/app/-/manifests/" + f.sig.Digest.String(), "org.opencontainers.image.created",
 		`&lt;script&gt;`,
 	}, []string{xss, "<script>alert", "<img src=x"})
+
+	// Each platform's size is its image's (config and layers), read from
+	// the child manifest, not the child manifest's own size.
+	var child struct {
+		Config ocispec.Descriptor
+		Layers []ocispec.Descriptor
+	}
+	w := s.api("GET", "/v2/alice/app/manifests/arm64-multi", "", nil)
+	if err := json.Unmarshal(w.Body.Bytes(), &child); err != nil {
+		t.Fatal(err)
+	}
+	armSize := child.Config.Size
+	for _, l := range child.Layers {
+		armSize += l.Size
+	}
+	if !regexp.MustCompile(`linux/arm64/v8</td>\s*<td class="num" title="` + fmt.Sprint(armSize) + ` bytes">` + regexp.QuoteMeta(humanSize(armSize))).MatchString(idx.body) {
+		t.Errorf("index: arm64 row lacks the image size %d", armSize)
+	}
+	b.get("/ui/repo/alice/app").want(t, "tags", 200, []string{"linux/amd64, linux/arm64/v8", "2026-11-02 10:20:30 UTC",
+		`<td>linux/arm64</td>`, `title="` + fmt.Sprint(armSize) + ` bytes"`}, []string{"<script>alert"})
 
 	sig := b.get("/ui/repo/alice/app/-/manifests/" + f.sig.Digest.String())
 	sig.want(t, "signature", 200, []string{"artifact", plus("application/vnd.dev.cosign.artifact.sig.v1+json"),
