@@ -268,6 +268,9 @@ func TestBrowser(t *testing.T) {
 	b.navigate(u + "/ui/")
 	b.screenshot(shots, "01-anonymous.png")
 	wantDOM(t, "anonymous", b.dom(), []string{"pub", "Sign in"}, []string{"alice", "team/"})
+	if c := b.evalString(`(s => s.color + " on " + s.backgroundColor)(getComputedStyle(document.getElementById("signin")))`); c != "rgb(29, 35, 48) on rgb(255, 255, 255)" {
+		t.Errorf("sign-in button colours: %s", c)
+	}
 
 	b.navigate(u + "/ui/login?next=/ui/repo/alice/app")
 	b.eval(`document.getElementById("username").value = "alice"; document.getElementById("password").value = "alice-pw"`)
