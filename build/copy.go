@@ -157,7 +157,10 @@ func (j *job) copyFrom(ctx context.Context, from string, current int, out *stage
 		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "invalid from flag value %d: index out of bounds", n)
 	}
 	id, err := j.baseImage(ctx, from, "", out)
-	return id, stageHint(from, err)
+	if err != nil {
+		return "", fmt.Errorf("invalid from flag value %s: %w", from, stageHint(from, err))
+	}
+	return id, nil
 }
 
 // stageHint makes the error of a missing image whose name could be a

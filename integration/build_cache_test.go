@@ -90,8 +90,11 @@ func TestBuildCache(t *testing.T) {
 	}
 	// -q prints the ID alone, --iidfile writes it.
 	iid := filepath.Join(t.TempDir(), "iid")
-	q := d.must("build", "-q", "--iidfile", iid, "-t", "cached:q", dir)
+	q := d.must("build", "-q", "--iidfile", iid, "-t", "cached:q", "-t", "cached:q2", dir)
 	id := strings.TrimSpace(d.must("image", "inspect", "-f", "{{.Id}}", "cached:q"))
+	if id2 := strings.TrimSpace(d.must("image", "inspect", "-f", "{{.Id}}", "cached:q2")); id2 != id {
+		t.Errorf("-t twice: cached:q is %s, cached:q2 %s", id, id2)
+	}
 	if written, _ := os.ReadFile(iid); q != id+"\n" || string(written) != id {
 		t.Errorf("build -q printed %q, --iidfile wrote %q, the image is %s", q, written, id)
 	}

@@ -223,6 +223,14 @@ func TestBuildDockerCLIContexts(t *testing.T) {
 			t.Errorf("%s: %s says %q, want %q", tt.name, tt.file, got, tt.want)
 		}
 	}
+	// Without DOCKER_BUILDKIT the docker CLI asks /_ping which builder the
+	// daemon has (Builder-Version 1, the classic one) and uses it; -t twice
+	// tags the image twice.
+	env := []string{"DOCKER_CONFIG=" + filepath.Join(d.dir, "dockercfg")}
+	r := runCmd(t, nil, env, dockerCLI(t), "-H", d.Host, "build", "-t", "ctx:plain", "-t", "ctx:plain2", "-f", filepath.Join(dir, "sub/Other.dockerfile"), dir)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Successfully tagged ctx:plain\nSuccessfully tagged ctx:plain2\n") {
+		t.Errorf("docker build without DOCKER_BUILDKIT: %s", r)
+	}
 	id := strings.TrimSpace(d.must("image", "inspect", "-f", "{{.Id}}", "ctx:3"))
 	if written, _ := os.ReadFile(iid); string(written) != id {
 		t.Errorf("--iidfile wrote %q, the image is %s", written, id)

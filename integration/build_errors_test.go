@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ func TestBuildErrors(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox("busybox:latest")
 	closed := freeAddr(t) // nothing listens there: a registry that is down
+	reg := startBerthRegistry(t, "none", nil)
 	tests := []struct {
 		name       string
 		dockerfile string
@@ -44,6 +46,10 @@ func TestBuildErrors(t *testing.T) {
 			stderr: "invalid from flag value 4: index out of bounds"},
 		{name: "unknown base image", dockerfile: "FROM " + closed + "/nope/base:v1\n", code: 1,
 			stderr: closed + "/nope/base:v1"},
+		{name: "unknown --from image", dockerfile: "FROM busybox\nCOPY --from=" + closed + "/nosuch /x /x\n", code: 1,
+			stderr: "invalid from flag value " + closed + "/nosuch: manifest " + closed + "/nosuch:latest: "},
+		{name: "base image not in the registry", dockerfile: "FROM " + reg + "/nope/base:v1\n", code: 1,
+			stderr: "manifest for " + reg + "/nope/base:v1 not found: manifest unknown"},
 		{name: "unknown target", dockerfile: "FROM busybox AS one\n", args: []string{"--target", "two"}, code: 1,
 			stderr: "failed to reach build target two in Dockerfile"},
 		{name: "bad tag", dockerfile: "FROM busybox\n", args: []string{"-t", "Bad:Tag"}, code: 125,
@@ -54,22 +60,38 @@ func TestBuildErrors(t *testing.T) {
 		{name: "secret mounts", dockerfile: "FROM busybox\nRUN --mount=type=secret,id=x true\n", code: 1,
 			stderr: "--mount=type=secret needs BuildKit's session"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			name := "Dockerfile"
-			if len(tt.args) > 1 && tt.args[0] == "-f" {
-				name = tt.args[1]
-			}
-			dir := writeContext(t, map[string]string{name: tt.dockerfile})
-			args := append(append([]string{"build"}, tt.args...), dir)
-			if len(tt.args) > 1 && tt.args[0] == "-f" {
-				args = append([]string{"build", "-f", filepath.Join(dir, name)}, dir)
-			}
-			r := d.berth(args...)
-			if r.Code != tt.code || !strings.Contains(r.Stderr, tt.stderr) || !strings.Contains(r.Stdout, tt.stdout) {
-				t.Fatalf("got %s\nwant exit %d, stderr with %q, stdout with %q", r, tt.code, tt.stderr, tt.stdout)
-			}
-		})
+	// Each case through the berth CLI and the stock docker CLI: the
+	// messages are the daemon's, the docker CLI prints them as they are.
+	clients := []struct {
+		name  string
+		build func(args ...string) result
+	}{
+		{"berth", func(args ...string) result { return d.berth(append([]string{"build"}, args...)...) }},
+		{"docker", func(args ...string) result { return d.dockerBuild("", args...) }},
+	}
+	failedRuns := 0
+	for _, c := range clients {
+		if _, err := exec.LookPath(c.name); c.name == "docker" && err != nil {
+			continue
+		}
+		failedRuns += 3
+		for _, tt := range tests {
+			t.Run(c.name+"/"+tt.name, func(t *testing.T) {
+				name := "Dockerfile"
+				if len(tt.args) > 1 && tt.args[0] == "-f" {
+					name = tt.args[1]
+				}
+				dir := writeContext(t, map[string]string{name: tt.dockerfile})
+				args := append(slices.Clone(tt.args), dir)
+				if len(tt.args) > 1 && tt.args[0] == "-f" {
+					args = []string{"-f", filepath.Join(dir, name), dir}
+				}
+				r := c.build(args...)
+				if r.Code != tt.code || !strings.Contains(r.Stderr, tt.stderr) || !strings.Contains(r.Stdout, tt.stdout) {
+					t.Fatalf("got %s\nwant exit %d, stderr with %q, stdout with %q", r, tt.code, tt.stderr, tt.stdout)
+				}
+			})
+		}
 	}
 	// Nothing of the failures is left but Docker's failed RUN containers
 	// (kept for inspection without --force-rm).
@@ -78,8 +100,8 @@ func TestBuildErrors(t *testing.T) {
 		t.Fatalf("--force-rm build: %s", r)
 	}
 	ps := d.must("ps", "-a", "--format", "{{.Command}}")
-	if got := strings.Count(ps, "\n"); got != 3 || strings.Contains(ps, "exit 5") {
-		t.Errorf("containers after the failures (want the three failed RUNs without --force-rm):\n%s", ps)
+	if got := strings.Count(ps, "\n"); got != failedRuns || strings.Contains(ps, "exit 5") {
+		t.Errorf("containers after the failures (want the %d failed RUNs without --force-rm):\n%s", failedRuns, ps)
 	}
 	d.assertNoBuildLeftovers()
 }
