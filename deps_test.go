@@ -49,7 +49,9 @@ func TestDependencyRules(t *testing.T) {
 				t.Errorf("%s imports %s: only daemon wires the API", p.ImportPath, imp)
 			case under(p.ImportPath, "berth/registry") && !under(imp, "berth/registry") && imp != "berth/errdefs" && imp != "berth/version":
 				t.Errorf("%s imports %s: the registry shares nothing with the engine but errdefs", p.ImportPath, imp)
-			case under(p.ImportPath, "berth/cli") && !under(imp, "berth/cli") && imp != "berth/version" && !under(imp, "berth/remote/credentials"):
+			case p.ImportPath == "berth/detachkeys":
+				t.Errorf("%s imports %s: the CLI's leaves stay standard library only", p.ImportPath, imp)
+			case under(p.ImportPath, "berth/cli") && !under(imp, "berth/cli") && imp != "berth/version" && imp != "berth/detachkeys" && !under(imp, "berth/remote/credentials"):
 				t.Errorf("%s imports %s: the CLI speaks only the Engine API", p.ImportPath, imp)
 			}
 		}

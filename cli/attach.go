@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+
+	"berth/detachkeys"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -14,7 +15,7 @@ import (
 
 // errDetached is the user typing the detach keys: the session ends, the
 // container keeps running, and the command succeeds.
-var errDetached = errors.New("read escape sequence")
+var errDetached = detachkeys.ErrDetached
 
 // session is one hijacked attach or exec stream and the local ends it
 // connects.
@@ -54,12 +55,12 @@ func (s *session) run(ctx context.Context, e *env) error {
 		if s.stdin != nil {
 			in := s.stdin
 			if s.tty {
-				keys, kerr := parseDetachKeys(s.detachKeys)
+				keys, kerr := detachkeys.Parse(s.detachKeys)
 				if kerr != nil {
 					inputDone <- kerr
 					return
 				}
-				in = &escapeReader{r: in, keys: keys}
+				in = detachkeys.NewReader(in, keys)
 			}
 			_, err = io.Copy(s.conn.Conn, in)
 		}
@@ -130,72 +131,6 @@ func demux(stdout, stderr io.Writer, r io.Reader) error {
 			return err
 		}
 	}
-}
-
-// parseDetachKeys reads docker's detach-keys syntax ("ctrl-p,ctrl-q",
-// "a", "ctrl-\\").
-func parseDetachKeys(s string) ([]byte, error) {
-	if s == "" {
-		return []byte{16, 17}, nil
-	}
-	var out []byte
-	for _, k := range strings.Split(s, ",") {
-		if c, ok := strings.CutPrefix(strings.ToLower(k), "ctrl-"); ok && len(c) == 1 {
-			switch ch := c[0]; {
-			case ch >= 'a' && ch <= 'z':
-				out = append(out, ch-'a'+1)
-			case ch == '@':
-				out = append(out, 0)
-			case ch >= '[' && ch <= '_':
-				out = append(out, ch-'['+27)
-			default:
-				return nil, fmt.Errorf("Unknown character: '%s'", c)
-			}
-			continue
-		}
-		if len(k) != 1 {
-			return nil, fmt.Errorf("Unknown character: '%s'", k)
-		}
-		out = append(out, k[0])
-	}
-	return out, nil
-}
-
-// escapeReader passes keystrokes through until the detach sequence is
-// typed; a partial sequence is released when the next key breaks it.
-type escapeReader struct {
-	r        io.Reader
-	keys     []byte
-	held     []byte
-	detached bool
-}
-
-func (d *escapeReader) Read(p []byte) (int, error) {
-	if d.detached {
-		return 0, errDetached
-	}
-	buf := make([]byte, max(1, len(p)-len(d.keys)))
-	n, err := d.r.Read(buf)
-	out := p[:0]
-	for _, b := range buf[:n] {
-		if b == d.keys[len(d.held)] {
-			d.held = append(d.held, b)
-			if len(d.held) == len(d.keys) {
-				// Deliver what came before the keys; the next read
-				// reports the detach.
-				d.detached = true
-				if len(out) == 0 {
-					return 0, errDetached
-				}
-				return len(out), nil
-			}
-			continue
-		}
-		out = append(out, d.held...)
-		d.held = d.held[:0]
-		out = append(out, b)
-	}
-	return len(out), err
 }
 
 type attachOptions struct {

@@ -2,10 +2,10 @@ package container
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"strings"
 
+	"berth/detachkeys"
 	"berth/errdefs"
 	"berth/task"
 
@@ -20,9 +20,9 @@ func (s *Service) ContainerAttach(ctx context.Context, name string, streams Atta
 	if err != nil {
 		return err
 	}
-	keys, err := parseDetachKeys(streams.DetachKeys)
+	keys, err := detachkeys.Parse(streams.DetachKeys)
 	if err != nil {
-		return err
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "Invalid detach keys (%s) provided", streams.DetachKeys)
 	}
 	if streams.Logs {
 		if err := s.replayLogs(ctx, name, streams); err != nil {
@@ -46,9 +46,9 @@ func (s *Service) ContainerAttach(ctx context.Context, name string, streams Atta
 	}
 	s.publish(&rec, eventtypes.ActionAttach, nil)
 	var stdin io.Reader
-	var detector *detachReader
+	var detector *detachkeys.Reader
 	if streams.Stdin != nil {
-		detector = &detachReader{r: streams.Stdin, keys: keys, signal: make(chan struct{})}
+		detector = detachkeys.NewReader(streams.Stdin, keys)
 		stdin = detector
 	}
 	att, err := shim.Attach(ctx, task.AttachOptions{Stdin: stdin, Stdout: streams.Stdout, Stderr: streams.Stderr, CloseStdin: stdinOnce})
@@ -64,7 +64,7 @@ func (s *Service) ContainerAttach(ctx context.Context, name string, streams Atta
 	go func() { finished <- att.Wait() }()
 	var detached <-chan struct{}
 	if detector != nil {
-		detached = detector.detached()
+		detached = detector.Detached()
 	}
 	select {
 	case err := <-finished:
@@ -141,67 +141,4 @@ func (s *Service) replayLogs(ctx context.Context, name string, streams AttachStr
 		}
 	}
 	return nil
-}
-
-// parseDetachKeys reads Docker's detach-keys syntax: "ctrl-p,ctrl-q", or
-// single characters.
-func parseDetachKeys(s string) ([]byte, error) {
-	if s == "" {
-		return []byte{16, 17}, nil
-	}
-	var out []byte
-	for _, k := range strings.Split(s, ",") {
-		if c, ok := strings.CutPrefix(strings.ToLower(k), "ctrl-"); ok && len(c) == 1 {
-			switch ch := c[0]; {
-			case ch >= 'a' && ch <= 'z':
-				out = append(out, ch-'a'+1)
-			case ch == '@':
-				out = append(out, 0)
-			case ch >= '[' && ch <= '_':
-				out = append(out, ch-'['+27)
-			default:
-				return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "Invalid escape keys (%s) provided", s)
-			}
-			continue
-		}
-		if len(k) != 1 {
-			return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "Invalid escape keys (%s) provided", s)
-		}
-		out = append(out, k[0])
-	}
-	return out, nil
-}
-
-// detachReader passes stdin through until the detach sequence is typed. A
-// partial match is held back and released if the sequence breaks.
-type detachReader struct {
-	r       io.Reader
-	keys    []byte
-	matched int
-	held    []byte
-	signal  chan struct{}
-}
-
-func (d *detachReader) detached() <-chan struct{} { return d.signal }
-
-func (d *detachReader) Read(p []byte) (int, error) {
-	// Leave room for held-back bytes released by a broken sequence.
-	buf := make([]byte, max(1, len(p)-len(d.keys)))
-	n, err := d.r.Read(buf)
-	out := p[:0]
-	for _, b := range buf[:n] {
-		if b == d.keys[d.matched] {
-			d.matched++
-			d.held = append(d.held, b)
-			if d.matched == len(d.keys) {
-				close(d.signal)
-				return len(out), fmt.Errorf("read escape sequence: %w", io.EOF)
-			}
-			continue
-		}
-		out = append(out, d.held...)
-		d.held, d.matched = d.held[:0], 0
-		out = append(out, b)
-	}
-	return len(out), err
 }

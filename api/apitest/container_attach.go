@@ -2,10 +2,11 @@ package apitest
 
 import (
 	"context"
+	"errors"
 	"io"
-	"strings"
 
 	berthcontainer "berth/container"
+	"berth/detachkeys"
 	"berth/errdefs"
 
 	"github.com/moby/moby/api/types/container"
@@ -29,9 +30,9 @@ type attached struct {
 // or the next one of a stopped container, until it ends, the client goes
 // away or types the detach keys.
 func (s *Containers) ContainerAttach(ctx context.Context, name string, streams berthcontainer.AttachStreams) error {
-	keys, err := parseDetachKeys(streams.DetachKeys)
+	keys, err := detachkeys.Parse(streams.DetachKeys)
 	if err != nil {
-		return err
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "Invalid detach keys (%s) provided", streams.DetachKeys)
 	}
 	s.mu.Lock()
 	c, err := s.find(name)
@@ -66,7 +67,7 @@ func (s *Containers) ContainerAttach(ctx context.Context, name string, streams b
 	defer at.run.detach(at.a)
 	detached := make(chan struct{})
 	if streams.Stdin != nil && openStdin(c) {
-		go copyStdin(at.run, &detachReader{r: streams.Stdin, keys: keys}, c.config.StdinOnce && !c.config.Tty, detached)
+		go copyStdin(at.run, detachkeys.NewReader(streams.Stdin, keys), c.config.StdinOnce && !c.config.Tty, detached)
 	}
 	select {
 	case <-at.run.done:
@@ -135,7 +136,7 @@ func notifyAttached(streams berthcontainer.AttachStreams) {
 // end of input travels through the terminal, and a client that detaches
 // by closing its connection must not end the container), and the detach
 // keys end the session.
-func copyStdin(run *fakeRun, in *detachReader, closeOnEOF bool, detached chan<- struct{}) {
+func copyStdin(run *fakeRun, in *detachkeys.Reader, closeOnEOF bool, detached chan<- struct{}) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := in.Read(buf)
@@ -144,7 +145,7 @@ func copyStdin(run *fakeRun, in *detachReader, closeOnEOF bool, detached chan<- 
 				return
 			}
 		}
-		if in.detached {
+		if errors.Is(err, detachkeys.ErrDetached) {
 			close(detached)
 			return
 		}
@@ -155,62 +156,4 @@ func copyStdin(run *fakeRun, in *detachReader, closeOnEOF bool, detached chan<- 
 			return
 		}
 	}
-}
-
-// parseDetachKeys reads Docker's syntax: "ctrl-p,ctrl-q" or single
-// characters separated by commas.
-func parseDetachKeys(s string) ([]byte, error) {
-	if s == "" {
-		return []byte{16, 17}, nil
-	}
-	var out []byte
-	for _, k := range strings.Split(s, ",") {
-		if c, ok := strings.CutPrefix(strings.ToLower(k), "ctrl-"); ok && len(c) == 1 {
-			switch ch := c[0]; {
-			case ch >= 'a' && ch <= 'z':
-				out = append(out, ch-'a'+1)
-			case ch == '@':
-				out = append(out, 0)
-			case ch >= '[' && ch <= '_':
-				out = append(out, ch-'['+27)
-			default:
-				return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "Invalid detach keys (%s) provided", s)
-			}
-			continue
-		}
-		if len(k) != 1 {
-			return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "Invalid detach keys (%s) provided", s)
-		}
-		out = append(out, k[0])
-	}
-	return out, nil
-}
-
-// detachReader passes input through until the detach sequence has been
-// read; a partial match is held back and released if the sequence breaks.
-type detachReader struct {
-	r        io.Reader
-	keys     []byte
-	held     []byte
-	detached bool
-}
-
-func (d *detachReader) Read(p []byte) (int, error) {
-	buf := make([]byte, max(1, len(p)-len(d.keys)))
-	n, err := d.r.Read(buf)
-	out := p[:0]
-	for _, b := range buf[:n] {
-		if b == d.keys[len(d.held)] {
-			d.held = append(d.held, b)
-			if len(d.held) == len(d.keys) {
-				d.detached = true
-				return len(out), nil
-			}
-			continue
-		}
-		out = append(out, d.held...)
-		d.held = d.held[:0]
-		out = append(out, b)
-	}
-	return len(out), err
 }

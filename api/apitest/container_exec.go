@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	berthcontainer "berth/container"
+	"berth/detachkeys"
 	"berth/errdefs"
 
 	"github.com/moby/moby/api/types/container"
@@ -41,8 +42,8 @@ func (s *Containers) ExecCreate(_ context.Context, name string, req container.Ex
 	case len(req.Cmd) == 0:
 		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "No exec command specified")
 	}
-	if _, err := parseDetachKeys(req.DetachKeys); err != nil {
-		return "", err
+	if _, err := detachkeys.Parse(req.DetachKeys); err != nil {
+		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "Invalid escape keys (%s) provided", req.DetachKeys)
 	}
 	x := &fakeExec{id: fakeID("exec", len(s.execs)), c: c, req: req}
 	s.execs[x.id] = x
@@ -78,8 +79,8 @@ func (s *Containers) ExecStart(ctx context.Context, execID string, opts berthcon
 	if !opts.Detach {
 		a = run.attach(opts.Streams.Stdout, opts.Streams.Stderr)
 		if opts.Streams.Stdin != nil && x.req.AttachStdin {
-			keys, _ := parseDetachKeys(x.req.DetachKeys)
-			go copyStdin(run, &detachReader{r: opts.Streams.Stdin, keys: keys}, !x.req.Tty, detached)
+			keys, _ := detachkeys.Parse(x.req.DetachKeys)
+			go copyStdin(run, detachkeys.NewReader(opts.Streams.Stdin, keys), !x.req.Tty, detached)
 		}
 	}
 	env := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=" + x.c.config.Hostname, "HOME=/root"}, x.c.config.Env...)
@@ -154,7 +155,7 @@ func (s *Containers) ExecInspect(_ context.Context, execID string) (container.Ex
 	if err != nil {
 		return container.ExecInspectResponse{}, err
 	}
-	keys, _ := parseDetachKeys(x.req.DetachKeys)
+	keys, _ := detachkeys.Parse(x.req.DetachKeys)
 	privileged := x.req.Privileged
 	return container.ExecInspectResponse{
 		ID: x.id, Running: x.running, ExitCode: x.exitCode, ContainerID: x.c.id, Pid: x.pid, DetachKeys: keys,
