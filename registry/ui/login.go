@@ -39,7 +39,6 @@ func (u *UI) login(w http.ResponseWriter, req *request) error {
 		http.Redirect(w, req.r, "/ui/", http.StatusSeeOther)
 		return nil
 	}
-	req.r.Body = http.MaxBytesReader(w, req.r.Body, 1<<16)
 	if err := u.keys.checkCSRF(req.r, req.sess); err != nil {
 		return err
 	}

@@ -99,7 +99,6 @@ type listView struct {
 	Next      string // URL of the next page, "" on the last
 	Filter    string
 	Empty     string
-	Visible   int
 	Namespace string
 }
 
@@ -143,7 +142,7 @@ func (u *UI) namespaces(w http.ResponseWriter, req *request) error {
 		empty = "No public repositories. Sign in to see yours."
 	}
 	return u.render(w, req, http.StatusOK, "namespaces", listView{Title: "Namespaces", Rows: rows,
-		Next: nextURL("/ui/", req.r, more, n), Empty: empty, Visible: len(repos)})
+		Next: nextURL("/ui/", req.r, more, n), Empty: empty})
 }
 
 type repoRow struct{ Name string }

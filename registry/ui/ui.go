@@ -136,6 +136,9 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10) // forms are a few fields
+	}
 	sess, fresh := u.session(r)
 	if fresh {
 		u.setSession(w, r, sess)
