@@ -12,9 +12,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// forEach runs op on every container named, printing each name that
-// succeeded and each error in order, as docker's multi-container
-// commands do; any failure makes the command exit 1.
+// errSkipped from forEach's op leaves a name out without an error (rm -f
+// of something that does not exist).
+var errSkipped = errors.New("skipped")
+
+// forEach runs op on every object named, printing each name that
+// succeeded and each error in order, as docker's multi-object commands
+// do; any failure makes the command exit 1.
 func forEach(ctx context.Context, e *env, names []string, op func(ctx context.Context, c *client.Client, name string) error) error {
 	c, err := e.api()
 	if err != nil {
@@ -22,7 +26,9 @@ func forEach(ctx context.Context, e *env, names []string, op func(ctx context.Co
 	}
 	var errs []string
 	for _, name := range names {
-		if err := op(ctx, c, name); err != nil {
+		if err := op(ctx, c, name); errors.Is(err, errSkipped) {
+			continue
+		} else if err != nil {
 			errs = append(errs, e.message(err))
 			continue
 		}
@@ -214,7 +220,8 @@ func newContainerPruneCommand(e *env) *cobra.Command {
 }
 
 // confirm asks on stdout and reads the answer from stdin; anything but
-// "y" or "yes" (including no input at all) is a no.
+// "y" or "yes" (including no input at all) is a no, and a declined prompt
+// is not an error, as in docker.
 func (e *env) confirm(question string) bool {
 	fmt.Fprint(e.stdout, question+" [y/N] ")
 	line, _ := bufio.NewReader(e.stdinReader()).ReadString('\n')

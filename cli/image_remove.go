@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
 	"strings"
 
@@ -58,7 +57,7 @@ func newPruneCommand(e *env) *cobra.Command {
 			if all {
 				warning = "WARNING! This will remove all images without at least one container associated to them."
 			}
-			if !force && !confirm(e, warning) {
+			if !force && !e.confirm(warning+"\nAre you sure you want to continue?") {
 				return nil
 			}
 			c, err := e.api()
@@ -93,11 +92,3 @@ func newPruneCommand(e *env) *cobra.Command {
 	return cmd
 }
 
-// confirm asks on stdout and reads one line of stdin; only "y" or "yes"
-// goes ahead. A declined prompt is not an error, as in docker.
-func confirm(e *env, warning string) bool {
-	fmt.Fprintf(e.stdout, "%s\nAre you sure you want to continue? [y/N] ", warning)
-	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
-	answer := strings.ToLower(strings.TrimSpace(line))
-	return answer == "y" || answer == "yes"
-}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -156,25 +157,13 @@ func newNetworkRemoveCommand(e *env) *cobra.Command {
 		Short:   "Remove one or more networks",
 		Args:    minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.api()
-			if err != nil {
-				return err
-			}
-			var errs []string
-			for _, ref := range args {
-				if _, err := c.NetworkRemove(cmd.Context(), ref, client.NetworkRemoveOptions{}); err != nil {
-					if force && cerrdefs.IsNotFound(err) {
-						continue
-					}
-					errs = append(errs, e.message(err))
-					continue
+			return forEach(cmd.Context(), e, args, func(ctx context.Context, c *client.Client, ref string) error {
+				_, err := c.NetworkRemove(ctx, ref, client.NetworkRemoveOptions{})
+				if force && cerrdefs.IsNotFound(err) {
+					return errSkipped
 				}
-				fmt.Fprintln(e.stdout, ref)
-			}
-			if len(errs) > 0 {
-				return fmt.Errorf("%s", strings.Join(errs, "\n"))
-			}
-			return nil
+				return err
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not error if the network does not exist")
@@ -189,7 +178,7 @@ func newNetworkPruneCommand(e *env) *cobra.Command {
 		Short: "Remove all unused networks",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !force && !confirm(e, "WARNING! This will remove all custom networks not used by at least one container.") {
+			if !force && !e.confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?") {
 				return nil
 			}
 			c, err := e.api()

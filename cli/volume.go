@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -237,25 +238,13 @@ func newVolumeRemoveCommand(e *env) *cobra.Command {
 		Long:    "Remove one or more volumes. You cannot remove a volume that is in use by a container.",
 		Args:    minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.api()
-			if err != nil {
-				return err
-			}
-			var errs []string
-			for _, name := range args {
-				if _, err := c.VolumeRemove(cmd.Context(), name, client.VolumeRemoveOptions{Force: force}); err != nil {
-					if force && cerrdefs.IsNotFound(err) {
-						continue
-					}
-					errs = append(errs, e.message(err))
-					continue
+			return forEach(cmd.Context(), e, args, func(ctx context.Context, c *client.Client, name string) error {
+				_, err := c.VolumeRemove(ctx, name, client.VolumeRemoveOptions{Force: force})
+				if force && cerrdefs.IsNotFound(err) {
+					return errSkipped
 				}
-				fmt.Fprintln(e.stdout, name)
-			}
-			if len(errs) > 0 {
-				return fmt.Errorf("%s", strings.Join(errs, "\n"))
-			}
-			return nil
+				return err
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the removal of one or more volumes")
