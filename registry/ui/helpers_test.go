@@ -129,6 +129,7 @@ func (s *site) pushManifest(repo, ref, mediaType string, v any) ocispec.Descript
 // entrypoint, labels and history (labels with markup) and tags it.
 func (s *site) pushImage(repo, tag, arch string) ocispec.Descriptor {
 	s.t.Helper()
+	diffA, diffB := digest.FromString("uncompressed a "+arch), digest.FromString("uncompressed b "+repo+tag)
 	cfg := map[string]any{
 		"created": "2026-11-02T10:20:30Z", "architecture": arch, "os": "linux",
 		"config": map[string]any{
@@ -138,7 +139,7 @@ func (s *site) pushImage(repo, tag, arch string) ocispec.Descriptor {
 			"WorkingDir": "/srv",
 			"Labels":     map[string]string{"org.opencontainers.image.title": "demo app", "evil": xss},
 		},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{}},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{diffA.String(), diffB.String()}},
 		"history": []map[string]any{
 			{"created": "2026-11-01T00:00:00Z", "created_by": "ADD rootfs.tar / # " + arch},
 			{"created": "2026-11-02T10:20:30Z", "created_by": "ENV GREETING=...", "empty_layer": true},

@@ -146,6 +146,9 @@ type imageConfig struct {
 		Labels       map[string]string   `json:"Labels"`
 		StopSignal   string              `json:"StopSignal"`
 	} `json:"config"`
+	RootFS struct {
+		DiffIDs []string `json:"diff_ids"`
+	} `json:"rootfs"`
 	History []struct {
 		Created    string `json:"created"`
 		CreatedBy  string `json:"created_by"`
@@ -178,6 +181,7 @@ type layerRow struct {
 	Index     int
 	MediaType string
 	Digest    string
+	DiffID    string // the uncompressed content's digest, as docker inspect shows layers
 	Size      int64
 	CreatedBy string
 }
@@ -209,6 +213,7 @@ type configView struct {
 	StopSignal   string
 	Labels       []kv
 	History      []historyRow
+	DiffIDs      []string
 	MediaType    string
 	NotImageType bool
 }
@@ -354,6 +359,9 @@ func (u *UI) fillConfig(req *request, name string, doc manifestDoc, v *manifestV
 		if len(withLayer) == len(doc.Layers) {
 			row.CreatedBy = withLayer[i].CreatedBy
 		}
+		if len(cv.DiffIDs) == len(doc.Layers) {
+			row.DiffID = cv.DiffIDs[i]
+		}
 		v.Layers = append(v.Layers, row)
 	}
 	return nil
@@ -369,6 +377,7 @@ func fillConfigView(cv *configView, c imageConfig) {
 	cv.Entrypoint, cv.Cmd, cv.Env = c.Config.Entrypoint, c.Config.Cmd, c.Config.Env
 	cv.Ports, cv.Volumes = sortedKeys(c.Config.ExposedPorts), sortedKeys(c.Config.Volumes)
 	cv.Labels = sortedKV(c.Config.Labels)
+	cv.DiffIDs = c.RootFS.DiffIDs
 	for _, h := range c.History {
 		cv.History = append(cv.History, historyRow{Created: formatTime(h.Created), CreatedBy: h.CreatedBy, Comment: h.Comment, Empty: h.EmptyLayer})
 	}

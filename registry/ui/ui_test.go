@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -93,7 +94,7 @@ func TestManifestPage(t *testing.T) {
 	img := b.get("/ui/repo/alice/app/-/manifests/v1")
 	img.want(t, "image", 200, []string{
 		f.app.Digest.String(), "linux/amd64", "2026-11-02 10:20:30 UTC",
-		`id="layers"`, "ADD rootfs.tar / # amd64", `id="size"`, plus(ocispec.MediaTypeImageLayerGzip),
+		`id="layers"`, "ADD rootfs.tar / # amd64", `title="diff ID ` + digest.FromString("uncompressed a amd64").String(), `id="size"`, plus(ocispec.MediaTypeImageLayerGzip),
 		`[&#34;/bin/app&#34;]`, `[&#34;serve&#34;,&#34;--port&#34;,&#34;8080&#34;]`, "/srv", "PATH=/usr/bin:/bin",
 		"org.opencontainers.image.title", "demo app", "ENV GREETING=...", "empty",
 		"docker pull registry.example:5443/alice/app:v1", "docker pull registry.example:5443/alice/app@" + f.app.Digest.String(),
