@@ -17,6 +17,10 @@ import (
 // ContainerCreate is `create`: everything is validated and the writable
 // layer prepared; nothing runs yet. On failure nothing is left behind.
 func (s *Service) ContainerCreate(ctx context.Context, opts CreateOptions) (container.CreateResponse, error) {
+	warnings, err := s.fitResources(opts.HostConfig)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
 	rec, err := s.newRecord(ctx, opts)
 	if err != nil {
 		return container.CreateResponse{}, err
@@ -51,7 +55,7 @@ func (s *Service) ContainerCreate(ctx context.Context, opts CreateOptions) (cont
 		return container.CreateResponse{}, err
 	}
 	s.publish(&e.rec, eventtypes.ActionCreate, nil)
-	return container.CreateResponse{ID: e.rec.ID, Warnings: []string{}}, nil
+	return container.CreateResponse{ID: e.rec.ID, Warnings: warnings}, nil
 }
 
 // newRecord validates the request and builds the record, touching nothing.

@@ -18,7 +18,7 @@ type hostFacts struct {
 	bounding []string
 	devices  []specs.LinuxDevice
 	kernel   string
-	cgroupV2 bool
+	cgroups  spec.CgroupCaps
 	cpus     int
 }
 
@@ -31,8 +31,7 @@ func readHostFacts() hostFacts {
 	if unix.Uname(&u) == nil {
 		h.kernel = unix.ByteSliceToString(u.Release[:])
 	}
-	var st unix.Statfs_t
-	h.cgroupV2 = unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+	h.cgroups = spec.ReadCgroupCaps(spec.CgroupRoot)
 	return h
 }
 
@@ -46,7 +45,8 @@ func privilegedDevices() []specs.LinuxDevice {
 // specInput fills the host part of a spec input.
 func (h hostFacts) fill(in *spec.Input) {
 	in.HostRlimits, in.CapLastCap, in.HostBounding = h.rlimits, h.lastCap, h.bounding
-	in.KernelRelease, in.CgroupV2, in.HostCPUs, in.Arch = h.kernel, h.cgroupV2, h.cpus, runtime.GOARCH
+	in.KernelRelease, in.CgroupV2, in.HostCPUs, in.Arch = h.kernel, h.cgroups.V2, h.cpus, runtime.GOARCH
+	in.NoSwapLimit = !h.cgroups.SwapLimit
 	if in.HostConfig != nil && in.HostConfig.Privileged {
 		in.HostDevices = privilegedDevices()
 	}

@@ -54,14 +54,17 @@ func (s *Service) sample(rec *Record) container.StatsResponse {
 	cg := cgroupPath(rec)
 	st.CPUStats.SystemUsage = systemCPUUsage()
 	st.CPUStats.OnlineCPUs = uint32(runtime.NumCPU())
-	if s.host.cgroupV2 {
-		readV2(&st, filepath.Join("/sys/fs/cgroup", cg))
+	var memAccounted bool
+	if s.host.cgroups.V2 {
+		memAccounted = readV2(&st, filepath.Join(spec.CgroupRoot, cg))
 	} else {
-		readV1(&st, cg)
+		memAccounted = readV1(&st, spec.CgroupRoot, cg)
 	}
 	st.Networks = netStats(rec.State.Pid)
 	// No limit reads as a huge number; docker shows the host's memory.
-	if total := hostMemory(); st.MemoryStats.Limit == 0 || st.MemoryStats.Limit > total {
+	// Without memory accounting (a v2 host without the memory controller)
+	// both stay 0, as docker shows them ("0B / 0B").
+	if total := hostMemory(); memAccounted && (st.MemoryStats.Limit == 0 || st.MemoryStats.Limit > total) {
 		st.MemoryStats.Limit = total
 	}
 	return st
@@ -73,67 +76,6 @@ func cgroupPath(rec *Record) string {
 		parent = spec.DefaultCgroupParent
 	}
 	return filepath.Join(parent, rec.ID)
-}
-
-func readUint(p string) uint64 {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	return n
-}
-
-func readKV(p string) map[string]uint64 {
-	out := map[string]uint64{}
-	f, err := os.Open(p)
-	if err != nil {
-		return out
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), " ")
-		if n, err := strconv.ParseUint(v, 10, 64); ok && err == nil {
-			out[k] = n
-		}
-	}
-	return out
-}
-
-func readV1(st *container.StatsResponse, cg string) {
-	root := "/sys/fs/cgroup"
-	st.CPUStats.CPUUsage.TotalUsage = readUint(filepath.Join(root, "cpuacct", cg, "cpuacct.usage"))
-	if b, err := os.ReadFile(filepath.Join(root, "cpuacct", cg, "cpuacct.usage_percpu")); err == nil {
-		for _, f := range strings.Fields(string(b)) {
-			n, _ := strconv.ParseUint(f, 10, 64)
-			st.CPUStats.CPUUsage.PercpuUsage = append(st.CPUStats.CPUUsage.PercpuUsage, n)
-		}
-	}
-	ticks := readKV(filepath.Join(root, "cpuacct", cg, "cpuacct.stat"))
-	st.CPUStats.CPUUsage.UsageInUsermode = ticks["user"] * 1e7
-	st.CPUStats.CPUUsage.UsageInKernelmode = ticks["system"] * 1e7
-	mem := filepath.Join(root, "memory", cg)
-	st.MemoryStats.Usage = readUint(filepath.Join(mem, "memory.usage_in_bytes"))
-	st.MemoryStats.MaxUsage = readUint(filepath.Join(mem, "memory.max_usage_in_bytes"))
-	st.MemoryStats.Limit = readUint(filepath.Join(mem, "memory.limit_in_bytes"))
-	st.MemoryStats.Failcnt = readUint(filepath.Join(mem, "memory.failcnt"))
-	st.MemoryStats.Stats = readKV(filepath.Join(mem, "memory.stat"))
-	st.PidsStats.Current = readUint(filepath.Join(root, "pids", cg, "pids.current"))
-	st.PidsStats.Limit = readUint(filepath.Join(root, "pids", cg, "pids.max"))
-}
-
-func readV2(st *container.StatsResponse, dir string) {
-	cpu := readKV(filepath.Join(dir, "cpu.stat"))
-	st.CPUStats.CPUUsage.TotalUsage = cpu["usage_usec"] * 1000
-	st.CPUStats.CPUUsage.UsageInUsermode = cpu["user_usec"] * 1000
-	st.CPUStats.CPUUsage.UsageInKernelmode = cpu["system_usec"] * 1000
-	st.MemoryStats.Usage = readUint(filepath.Join(dir, "memory.current"))
-	st.MemoryStats.MaxUsage = readUint(filepath.Join(dir, "memory.peak"))
-	st.MemoryStats.Limit = readUint(filepath.Join(dir, "memory.max"))
-	st.MemoryStats.Stats = readKV(filepath.Join(dir, "memory.stat"))
-	st.PidsStats.Current = readUint(filepath.Join(dir, "pids.current"))
-	st.PidsStats.Limit = readUint(filepath.Join(dir, "pids.max"))
 }
 
 // systemCPUUsage is the host's total CPU time in nanoseconds, from the

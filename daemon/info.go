@@ -11,6 +11,7 @@ import (
 
 	"berth/api"
 	"berth/container"
+	"berth/container/spec"
 	"berth/image"
 	"berth/snapshot"
 	"berth/version"
@@ -76,11 +77,12 @@ func (d *Daemon) Info(ctx context.Context) (system.Info, error) {
 		return system.Info{}, err
 	}
 	host, _ := os.Hostname()
+	cg := spec.ReadCgroupCaps(spec.CgroupRoot)
 	info := system.Info{
 		ID: d.id, Images: len(images), Driver: d.cfg.StorageDriver,
 		DriverStatus: driverStatus(ctx, d.sn), Debug: d.cfg.Debug,
 		NFd: countFDs(), NGoroutines: runtime.NumGoroutine(), SystemTime: time.Now().Format(time.RFC3339Nano),
-		LoggingDriver: d.cfg.LogDriver, CgroupDriver: "cgroupfs", CgroupVersion: cgroupVersion(),
+		LoggingDriver: d.cfg.LogDriver, CgroupDriver: "cgroupfs", CgroupVersion: cg.Version(),
 		KernelVersion: kernelVersion(), OperatingSystem: osName(), OSType: runtime.GOOS,
 		Architecture: archName(), NCPU: runtime.NumCPU(), MemTotal: memTotal(),
 		DockerRootDir: d.cfg.DataRoot, Name: host, Labels: nonNilStrings(d.cfg.Labels),
@@ -88,7 +90,13 @@ func (d *Daemon) Info(ctx context.Context) (system.Info, error) {
 		LiveRestoreEnabled: d.cfg.LiveRestore, Runtimes: d.runtimes(),
 		SecurityOptions:    []string{"name=seccomp,profile=builtin"},
 		IndexServerAddress: "https://index.docker.io/v1/",
-		Warnings:           []string{},
+		Warnings:           append([]string{}, cg.InfoWarnings()...),
+		MemoryLimit:        cg.MemoryLimit, SwapLimit: cg.SwapLimit, CPUCfsPeriod: cg.CPUCfs, CPUCfsQuota: cg.CPUCfs,
+		CPUShares: cg.CPUShares, CPUSet: cg.Cpuset, PidsLimit: cg.PidsLimit, OomKillDisable: cg.OomKillDisable,
+	}
+	if cg.V2 {
+		// Containers get a private cgroup namespace by default on v2.
+		info.SecurityOptions = append(info.SecurityOptions, "name=cgroupns")
 	}
 	info.Swarm.LocalNodeState = "inactive"
 	ctrs, err := d.ctrs.ContainerList(ctx, container.ListOptions{All: true})
@@ -142,14 +150,6 @@ func countFDs() int {
 		return 0
 	}
 	return len(ents)
-}
-
-func cgroupVersion() string {
-	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/cgroup", &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-		return "2"
-	}
-	return "1"
 }
 
 func osName() string {

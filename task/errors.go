@@ -24,8 +24,22 @@ type RuntimeError struct {
 	Kind    error  `json:"-"`              // an errdefs kind, nil when the failure is unclassified
 }
 
+// Error reads as dockerd's for the runtime calls users see fail (create,
+// start, exec): containerd's shim wraps the runtime's own message ("runc
+// create failed: unable to start container process: exec: ...") in "OCI
+// runtime <op> failed: ...: unknown", and a failed create gains the two
+// layers dockerd 28 adds above the shim. Other calls keep the runtime, the
+// subcommand and the container, which is what a log reader needs.
 func (e *RuntimeError) Error() string {
-	msg := fmt.Sprintf("%s %s %s: %s", e.Runtime, e.Op, e.ID, e.Msg)
+	var msg string
+	switch e.Op {
+	case "create", "run":
+		msg = fmt.Sprintf("failed to create task for container: failed to create shim task: OCI runtime %s failed: %s: unknown", e.Op, e.Msg)
+	case "start", "exec":
+		msg = fmt.Sprintf("OCI runtime %s failed: %s: unknown", e.Op, e.Msg)
+	default:
+		msg = fmt.Sprintf("%s %s %s: %s", e.Runtime, e.Op, e.ID, e.Msg)
+	}
 	if e.Hint != "" {
 		msg += " (" + e.Hint + ")"
 	}

@@ -162,12 +162,20 @@ func memory(r container.Resources, noSwap bool) (*specs.LinuxMemory, error) {
 	return m, nil
 }
 
-func cpuResources(r container.Resources, hostCPUs int) (*specs.LinuxCPU, error) {
+// nanoCPUConflict refuses --cpus beside the CFS values it is made of.
+func nanoCPUConflict(r container.Resources) error {
 	if r.NanoCPUs > 0 && r.CPUPeriod > 0 {
-		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "Conflicting options: Nano CPUs and CPU Period cannot both be set")
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "Conflicting options: Nano CPUs and CPU Period cannot both be set")
 	}
 	if r.NanoCPUs > 0 && r.CPUQuota > 0 {
-		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+	}
+	return nil
+}
+
+func cpuResources(r container.Resources, hostCPUs int) (*specs.LinuxCPU, error) {
+	if err := nanoCPUConflict(r); err != nil {
+		return nil, err
 	}
 	if r.NanoCPUs < 0 || (hostCPUs > 0 && r.NanoCPUs > int64(hostCPUs)*1e9) {
 		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", hostCPUs, hostCPUs)

@@ -1,0 +1,28 @@
+package task
+
+import "testing"
+
+// TestRuntimeErrorWording pins dockerd's shape of the messages users see
+// when a container's command cannot start (`docker run busybox nope`).
+func TestRuntimeErrorWording(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		op, msg, hint, want string
+	}{
+		{"create", `runc create failed: unable to start container process: exec: "nope": executable file not found in $PATH`, "",
+			`failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "nope": executable file not found in $PATH: unknown`},
+		{"exec", `exec failed: unable to start container process: exec: "/etc/passwd": permission denied`, "",
+			`OCI runtime exec failed: exec failed: unable to start container process: exec: "/etc/passwd": permission denied: unknown`},
+		{"start", "cannot start a container that has stopped", "",
+			"OCI runtime start failed: cannot start a container that has stopped: unknown"},
+		{"create", "cgroups in hybrid mode not supported", "use runc",
+			"failed to create task for container: failed to create shim task: OCI runtime create failed: cgroups in hybrid mode not supported: unknown (use runc)"},
+		{"kill", "container not running", "", "runc kill c1: container not running"},
+	}
+	for _, tc := range cases {
+		re := &RuntimeError{Runtime: "runc", Op: tc.op, ID: "c1", Msg: tc.msg, Hint: tc.hint}
+		if got := re.Error(); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.op, got, tc.want)
+		}
+	}
+}
