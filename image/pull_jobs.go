@@ -124,6 +124,7 @@ type layerJob struct {
 	// a child waits for it, so slots go to layers in order (see download).
 	slotted     chan struct{}
 	slottedOnce sync.Once
+	times       layerTimes // written by the job's goroutine only
 
 	mu       sync.Mutex
 	watchers map[int]func(Progress)

@@ -12,7 +12,6 @@ import (
 	"berth/archive"
 	"berth/content"
 	"berth/errdefs"
-	"berth/mount"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
@@ -45,29 +44,40 @@ func (j *layerJob) run(ctx context.Context) error {
 	if ok, err := j.s.layerExists(ctx, j.spec.chain); err != nil || ok {
 		return err
 	}
-	key, err := j.download(ctx)
+	j.times.start = time.Now()
+	defer j.logTimes(ctx)
+	u, err := j.download(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if key != "" {
-			j.s.sn.Remove(context.WithoutCancel(ctx), key)
+	j.times.mark(&j.times.downloaded)
+	defer func() { j.discard(context.WithoutCancel(ctx), u) }()
+	if u.none() && j.detachable() {
+		// Stored (a resumed download): unpack it now rather than after
+		// the parent.
+		if u, err = j.extractStored(ctx); err != nil {
+			return err
 		}
-	}()
+	}
+	if err := j.measure(ctx, &u); err != nil {
+		return err
+	}
 	if j.parent != nil {
 		if err := j.parent.wait(ctx); err != nil {
 			return fmt.Errorf("layer %s: parent layer failed: %w", shortID(j.spec.desc.Digest), err)
 		}
 	}
-	if key == "" {
-		if key, err = j.extractStored(ctx); err != nil {
+	j.times.mark(&j.times.parent)
+	if u.none() {
+		if u, err = j.extractStored(ctx); err != nil {
 			return err
 		}
 	}
-	if err := j.s.recordLayer(ctx, key, j.spec, j.ref); err != nil {
+	j.times.mark(&j.times.extracted)
+	if err := j.s.recordLayer(ctx, u, j.spec, j.ref, &j.times); err != nil {
 		return err
 	}
-	key = ""
+	u = unpacked{}
 	j.emit(Progress{Status: "Pull complete"})
 	return nil
 }
@@ -92,8 +102,8 @@ func (s *Service) layerExists(ctx context.Context, chain digest.Digest) (bool, e
 }
 
 // download brings the layer's uncompressed tar into the content store and
-// returns the key of the snapshot it was extracted to on the way, or "".
-func (j *layerJob) download(ctx context.Context) (string, error) {
+// returns where it was unpacked on the way, if it was.
+func (j *layerJob) download(ctx context.Context) (unpacked, error) {
 	defer j.markSlotted()
 	// Slots go to layers bottom up, as Docker's do: every layer above waits
 	// for the lowest missing one to be extracted, and goroutines started
@@ -101,16 +111,16 @@ func (j *layerJob) download(ctx context.Context) (string, error) {
 	// layer first). The wait comes before the blob lock, so that a job
 	// never holds a lock while it waits for another job.
 	if err := j.awaitParentSlot(ctx); err != nil {
-		return "", err
+		return unpacked{}, err
 	}
 	unlock, err := j.s.dist.lockBlob(ctx, j.spec.desc.Digest)
 	if err != nil {
-		return "", err
+		return unpacked{}, err
 	}
 	defer unlock()
 	if _, err := j.s.content.Info(ctx, j.spec.diffID); err == nil {
 		j.emit(Progress{Status: "Download complete"})
-		return "", nil
+		return unpacked{}, nil
 	}
 	select {
 	case j.s.dist.downloads <- struct{}{}:
@@ -119,27 +129,28 @@ func (j *layerJob) download(ctx context.Context) (string, error) {
 		select {
 		case j.s.dist.downloads <- struct{}{}:
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return unpacked{}, ctx.Err()
 		}
 	}
 	j.markSlotted()
+	j.times.mark(&j.times.slot)
 	defer func() { <-j.s.dist.downloads }()
 
 	cw, err := j.s.content.Writer(ctx, ingestRef(j.spec.desc.Digest))
 	if err != nil {
-		return "", fmt.Errorf("layer %s: %w", j.spec.desc.Digest, err)
+		return unpacked{}, fmt.Errorf("layer %s: %w", j.spec.desc.Digest, err)
 	}
 	if cw.Offset() > 0 {
 		err := j.resume(ctx, cw)
 		if !errors.Is(err, errRestart) {
-			return "", err
+			return unpacked{}, err
 		}
 		if cw, err = j.s.content.Writer(ctx, ingestRef(j.spec.desc.Digest)); err != nil {
-			return "", fmt.Errorf("layer %s: %w", j.spec.desc.Digest, err)
+			return unpacked{}, fmt.Errorf("layer %s: %w", j.spec.desc.Digest, err)
 		}
 		if err := cw.Truncate(ctx, 0); err != nil {
 			cw.Close()
-			return "", err
+			return unpacked{}, err
 		}
 	}
 	return j.fresh(ctx, cw)
@@ -149,32 +160,29 @@ func (j *layerJob) download(ctx context.Context) (string, error) {
 // starts over.
 var errRestart = errors.New("restart download")
 
-// fresh downloads the whole blob, extracting it on the way when the parent
-// layer is ready. It consumes cw.
-func (j *layerJob) fresh(ctx context.Context, cw *content.Writer) (_ string, err error) {
+// fresh downloads the whole blob and unpacks it on the way (see
+// unpackTarget). It consumes cw.
+func (j *layerJob) fresh(ctx context.Context, cw *content.Writer) (_ unpacked, err error) {
 	rc, err := j.sess.FetchBlob(ctx, j.ref, j.spec.desc, 0)
 	if err != nil {
 		cw.Close()
-		return "", err
+		return unpacked{}, err
 	}
 	defer rc.Close()
 	src := j.progressReader(ctx, rc, "Downloading", 0, j.spec.desc.Size)
-	var mounts []mount.Mount
-	snap := ""
-	if j.parentReady() {
-		snap = randomKey("extract-")
-		if mounts, err = j.s.sn.Prepare(ctx, snap, j.spec.parent.String()); err != nil {
-			cw.Close()
-			return "", fmt.Errorf("layer on %s: %w", shortOr(j.spec.parent), err)
-		}
+	u, apply, err := j.unpackTarget(ctx)
+	if err != nil {
+		cw.Close()
+		return unpacked{}, err
 	}
+	j.times.streamed = apply != nil
 	defer func() {
-		if err != nil && snap != "" {
-			j.s.sn.Remove(context.WithoutCancel(ctx), snap)
+		if err != nil {
+			j.discard(context.WithoutCancel(ctx), u)
 		}
 	}()
 	in := io.TeeReader(src, cw)
-	err = j.unpackStream(ctx, in, mounts)
+	err = j.unpackStream(ctx, in, apply)
 	if errors.Is(err, errdefs.ErrInvalidArgument) && src.err == nil {
 		// Undecodable content: if the blob is not what the manifest
 		// says, that is the error to report.
@@ -198,13 +206,13 @@ func (j *layerJob) fresh(ctx context.Context, cw *content.Writer) (_ string, err
 			// The bytes arrived and were wrong: nothing to resume.
 			j.s.content.Abort(context.WithoutCancel(ctx), ingestRef(j.spec.desc.Digest))
 		}
-		return "", err
+		return unpacked{}, err
 	}
 	j.emit(Progress{Status: "Verifying Checksum"})
 	j.emit(Progress{Status: "Download complete"})
 	cw.Close()
 	j.s.content.Abort(ctx, ingestRef(j.spec.desc.Digest))
-	return snap, nil
+	return u, nil
 }
 
 // resume completes a partial download with a Range request, commits the
@@ -278,9 +286,10 @@ func (j *layerJob) parentReady() bool {
 }
 
 // unpackStream decompresses a layer blob from src into the content store
-// as its uncompressed tar (verified against the diff ID) and, when mounts
-// are given, applies it to them at the same time. It reads src to its end.
-func (j *layerJob) unpackStream(ctx context.Context, src io.Reader, mounts []mount.Mount) error {
+// as its uncompressed tar (verified against the diff ID) and, when apply
+// is given, unpacks it with apply at the same time. It reads src to its
+// end.
+func (j *layerJob) unpackStream(ctx context.Context, src io.Reader, apply func(context.Context, io.Reader) error) error {
 	plain, _, err := archive.DecompressStream(src)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", j.spec.desc.Digest, err)
@@ -304,8 +313,8 @@ func (j *layerJob) unpackStream(ctx context.Context, src io.Reader, mounts []mou
 	// Tar readers read 512-byte headers: a buffer turns them into large
 	// writes to the ingest instead of a syscall per header.
 	tee := bufio.NewReaderSize(io.TeeReader(plain, tw), readBuffer)
-	if mounts != nil {
-		if err := applyMounts(ctx, mounts, tee); err != nil {
+	if apply != nil {
+		if err := apply(ctx, tee); err != nil {
 			return fmt.Errorf("layer %s: %w", j.spec.desc.Digest, err)
 		}
 	}
@@ -330,39 +339,56 @@ func (j *layerJob) unpackStream(ctx context.Context, src io.Reader, mounts []mou
 	return nil
 }
 
-// extractStored applies the layer's uncompressed tar from the content
-// store onto a new snapshot of its parent.
-func (j *layerJob) extractStored(ctx context.Context) (string, error) {
+// extractStored unpacks the layer's uncompressed tar from the content
+// store (see unpackTarget).
+func (j *layerJob) extractStored(ctx context.Context) (_ unpacked, err error) {
 	f, err := j.s.content.Open(ctx, j.spec.diffID)
 	if err != nil {
-		return "", fmt.Errorf("layer %s: %w", shortID(j.spec.diffID), err)
+		return unpacked{}, fmt.Errorf("layer %s: %w", shortID(j.spec.diffID), err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return "", err
+		return unpacked{}, err
+	}
+	u, apply, err := j.unpackTarget(ctx)
+	if err != nil {
+		return unpacked{}, err
+	}
+	if apply == nil {
+		return unpacked{}, fmt.Errorf("layer %s: parent layer %s not ready: %w", shortID(j.spec.diffID), shortOr(j.spec.parent), errdefs.ErrFailedPrecondition)
 	}
 	r := bufio.NewReaderSize(j.progressReader(ctx, f, "Extracting", 0, st.Size()), readBuffer)
-	return j.s.extract(ctx, j.spec.parent, r)
+	if err := apply(ctx, r); err != nil {
+		j.discard(context.WithoutCancel(ctx), u)
+		return unpacked{}, fmt.Errorf("layer %s: %w", shortID(j.spec.desc.Digest), err)
+	}
+	return u, nil
 }
 
-// recordLayer commits the extracted snapshot as the layer and records it,
+// recordLayer commits the unpacked layer as its chain ID and records it,
 // with the blob it came from for later pushes.
-func (s *Service) recordLayer(ctx context.Context, key string, spec layerSpec, ref reference.Named) error {
+func (s *Service) recordLayer(ctx context.Context, u unpacked, spec layerSpec, ref reference.Named, times *layerTimes) error {
 	s.layerMu.RLock()
 	defer s.layerMu.RUnlock()
-	if err := s.commitLayer(ctx, key, spec.chain); err != nil {
+	if err := s.commitUnpacked(ctx, u, spec); err != nil {
 		return err
 	}
-	u, err := s.sn.Usage(ctx, spec.chain.String())
-	if err != nil {
-		return err
+	times.mark(&times.committed)
+	defer times.mark(&times.recorded)
+	usage := u.usage
+	if usage == nil {
+		got, err := s.sn.Usage(ctx, spec.chain.String())
+		if err != nil {
+			return err
+		}
+		usage = &got
 	}
 	info, err := s.content.Info(ctx, spec.diffID)
 	if err != nil {
 		return err
 	}
-	rec := layerRecord{ChainID: spec.chain, DiffID: spec.diffID, Parent: spec.parent, Size: u.Size,
+	rec := layerRecord{ChainID: spec.chain, DiffID: spec.diffID, Parent: spec.parent, Size: usage.Size,
 		Blob: spec.diffID, BlobSize: info.Size, MediaType: ocispec.MediaTypeImageLayer}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if err := putJSON(tx.Bucket(bucketLayers), spec.chain.String(), rec); err != nil {

@@ -67,6 +67,7 @@ func overlayOptions() []string {
 // Snapshotter implements snapshot.Snapshotter and snapshot.Describer with
 // overlayfs.
 type Snapshotter struct {
+	root      string // as given to New; storage.Dirs lays it out
 	dirs      *storage.Dirs
 	ms        *storage.MetaStore
 	backingFS string
@@ -104,7 +105,7 @@ func New(ctx context.Context, root string, db *bbolt.DB) (*Snapshotter, error) {
 	if err := dirs.Cleanup(ctx, ids); err != nil {
 		return nil, err
 	}
-	return &Snapshotter{dirs: dirs, ms: ms, backingFS: fsName}, nil
+	return &Snapshotter{root: filepath.Clean(root), dirs: dirs, ms: ms, backingFS: fsName}, nil
 }
 
 // checkSupport mounts a two-layer overlay with upperdir in root's staging

@@ -33,23 +33,45 @@ const maxFsyncEntries = 32
 
 // syncSnapshot makes the snapshot directory of id durable; see above.
 func (s *Snapshotter) syncSnapshot(ctx context.Context, id string) error {
-	files, dirs, ok, err := smallTree(s.fsDir(id))
-	if err != nil {
+	if err := s.syncTree(ctx, s.fsDir(id), s.dirs.Path(id)); err != nil {
 		return fmt.Errorf("sync snapshot %s: %w", id, err)
 	}
+	return nil
+}
+
+// syncTree makes the tree fs and its snapshot directory top durable.
+func (s *Snapshotter) syncTree(ctx context.Context, fs, top string) error {
+	files, dirs, ok, err := smallTree(fs)
+	if err != nil {
+		return err
+	}
 	if !ok {
-		return s.dirs.Sync(id)
+		return syncFS(top)
 	}
 	// Files first, then directories deepest first, so that each directory
 	// is flushed after the entries below it were created.
 	slices.Reverse(dirs)
-	for _, p := range append(append(files, dirs...), s.dirs.Path(id)) {
+	for _, p := range append(append(files, dirs...), top) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if err := fsyncPath(p); err != nil {
-			return fmt.Errorf("sync snapshot %s: %w", id, err)
+			return err
 		}
+	}
+	return nil
+}
+
+// syncFS syncs the whole filesystem holding dir.
+func syncFS(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	err = unix.Syncfs(fd)
+	unix.Close(fd)
+	if err != nil {
+		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
 	}
 	return nil
 }
