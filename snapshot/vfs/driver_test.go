@@ -109,20 +109,3 @@ func TestCancelledPrepareLeavesNothing(t *testing.T) {
 		}
 	}
 }
-
-func TestCopyTreeStopsOnCancel(t *testing.T) {
-	requireRoot(t)
-	t.Parallel()
-	src := t.TempDir()
-	for _, d := range []string{"a", "b", "c"} {
-		if err := os.WriteFile(filepath.Join(src, d), []byte(d), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	err := copyTree(ctx, src, filepath.Join(t.TempDir(), "dst"))
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("copyTree with cancelled ctx: %v", err)
-	}
-}

@@ -27,6 +27,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"berth/errdefs"
+	"berth/fscopy"
 	"berth/mount"
 	"berth/snapshot"
 	"berth/snapshot/storage"
@@ -148,7 +149,7 @@ func (s *Snapshotter) populate(ctx context.Context, kind snapshot.Kind, parent, 
 	if err != nil {
 		return err
 	}
-	return copyTree(ctx, s.fsDir(p.ID), fs)
+	return fscopy.Tree(ctx, s.fsDir(p.ID), fs)
 }
 
 // Mounts returns the mounts of an Active snapshot or View.

@@ -1,4 +1,15 @@
-package vfs
+// Package fscopy copies directory trees with everything an image layer can
+// carry: owners, modes with set-id and sticky bits, extended attributes,
+// hard links, symlinks (never followed), device nodes, fifos, sockets and
+// timestamps. The vfs snapshotter copies a parent layer with it and the
+// volume service fills a new volume from the image.
+//
+// The walk is sequential and creates directories and small entries itself;
+// regular files are copied by a bounded group of goroutines, because
+// creating a file costs far more than walking to it. Extra hard links wait
+// until every file exists, and directory metadata waits until everything
+// inside it exists.
+package fscopy
 
 import (
 	"context"
@@ -9,97 +20,77 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
-// copier copies a tree preserving everything a layer can carry: owner,
-// mode with setuid/setgid/sticky, xattrs, hard links, symlinks, device
-// nodes, fifos, sockets and timestamps.
-//
-// The walk is sequential and creates directories and small entries itself;
-// regular files are copied by a bounded group of goroutines, because
-// creating a file costs far more than walking to it and those costs
-// overlap. Extra hard links wait until every file exists, and directory
-// metadata waits until everything inside it exists.
-type copier struct {
-	files *errgroup.Group
-	links map[inode]string // first copy of each multiply linked inode
-	later []link           // further names of those inodes
-	dirs  []dirMeta        // directories whose metadata is set after their contents
-}
+// workers bounds concurrent file copies: a few files at once keep the disk
+// busy while the walk goes on.
+const workers = 8
 
-type inode struct{ dev, ino uint64 }
-
-type link struct{ first, dst string }
-
-type dirMeta struct {
-	dst string
-	st  unix.Stat_t
-	src string
-}
-
-// copyParallelism bounds concurrent file copies.
-const copyParallelism = 4
-
-// copyTree makes dst, which must not exist, a copy of src.
-func copyTree(ctx context.Context, src, dst string) error {
+// Tree makes dst a copy of the tree at src. dst must not exist, or be an
+// empty directory, which then takes src's owner, mode and times.
+func Tree(ctx context.Context, src, dst string) error {
 	files, gctx := errgroup.WithContext(ctx)
-	files.SetLimit(copyParallelism)
-	c := &copier{files: files, links: map[inode]string{}}
+	files.SetLimit(workers)
+	c := &copier{ctx: gctx, files: files, first: map[inode]string{}}
 	walkErr := filepath.WalkDir(src, func(path string, _ fs.DirEntry, err error) error {
 		if err != nil {
-			return err
-		}
-		if err := gctx.Err(); err != nil {
 			return err
 		}
 		rel, err := filepath.Rel(src, path)
 		if err != nil {
 			return err
 		}
-		return c.copyEntry(path, filepath.Join(dst, rel))
+		return c.entry(path, filepath.Join(dst, rel), rel == ".")
 	})
 	if err := errors.Join(walkErr, files.Wait()); err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	for _, l := range c.later {
-		if err := os.Link(l.first, l.dst); err != nil {
-			return fmt.Errorf("copy %s: %w", src, err)
-		}
-	}
-	// Deepest first: setting a directory's mtime must follow the creation
-	// of everything inside it, and a read-only directory must stay writable
-	// until its children exist.
-	for _, d := range slices.Backward(c.dirs) {
-		if err := setMeta(d.src, d.dst, &d.st); err != nil {
-			return fmt.Errorf("copy %s: %w", d.src, err)
-		}
+	if err := c.finish(); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	return nil
 }
 
-func (c *copier) copyEntry(src, dst string) error {
+type inode struct{ dev, ino uint64 }
+
+type copier struct {
+	ctx   context.Context
+	files *errgroup.Group
+	n     int
+	first map[inode]string // first copy of each multiply linked inode
+	links [][2]string      // (first copy, another name), made once files exist
+	dirs  [][2]string      // (src, dst), metadata set after their contents
+}
+
+func (c *copier) entry(src, dst string, root bool) error {
+	if c.n++; c.n%64 == 0 {
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+	}
 	var st unix.Stat_t
 	if err := unix.Lstat(src, &st); err != nil {
 		return &fs.PathError{Op: "lstat", Path: src, Err: err}
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
-		if err := os.Mkdir(dst, 0o700); err != nil {
+		if err := os.Mkdir(dst, 0o700); err != nil && !(root && errors.Is(err, fs.ErrExist)) {
 			return err
 		}
-		c.dirs = append(c.dirs, dirMeta{dst: dst, st: st, src: src})
+		c.dirs = append(c.dirs, [2]string{src, dst})
 		return nil
 	case unix.S_IFREG:
 		key := inode{st.Dev, st.Ino}
-		if first, ok := c.links[key]; ok {
-			c.later = append(c.later, link{first: first, dst: dst})
+		if first, ok := c.first[key]; ok {
+			c.links = append(c.links, [2]string{first, dst})
 			return nil
 		}
 		if st.Nlink > 1 {
-			c.links[key] = dst
+			c.first[key] = dst
 		}
 		c.files.Go(func() error {
 			if err := copyFile(src, dst); err != nil {
@@ -122,6 +113,28 @@ func (c *copier) copyEntry(src, dst string) error {
 		}
 	}
 	return setMeta(src, dst, &st)
+}
+
+// finish makes the hard links, then sets the directories' metadata deepest
+// first: a directory's mtime must follow the creation of everything inside
+// it, and a read-only directory must stay writable until its children
+// exist. The walk's stat is not reused: copying changed the source's atime.
+func (c *copier) finish() error {
+	for _, l := range c.links {
+		if err := os.Link(l[0], l[1]); err != nil {
+			return err
+		}
+	}
+	for _, d := range slices.Backward(c.dirs) {
+		var st unix.Stat_t
+		if err := unix.Lstat(d[0], &st); err != nil {
+			return &fs.PathError{Op: "lstat", Path: d[0], Err: err}
+		}
+		if err := setMeta(d[0], d[1], &st); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // copyFile shares the extents when the filesystem can (FICLONE on btrfs,
@@ -172,17 +185,23 @@ func setMeta(src, dst string, st *unix.Stat_t) error {
 	return nil
 }
 
+// copyXattrs copies the extended attributes, leaving out overlayfs's own
+// bookkeeping and what the destination filesystem does not support or
+// refuses (a volume on a filesystem without trusted.* or security.*).
 func copyXattrs(src, dst string) error {
 	names, err := listXattrs(src)
 	if err != nil {
 		return err
 	}
 	for _, name := range names {
+		if strings.HasPrefix(name, "trusted.overlay.") {
+			continue
+		}
 		val, err := getXattr(src, name)
 		if err != nil {
 			return err
 		}
-		if err := unix.Lsetxattr(dst, name, val, 0); err != nil {
+		if err := unix.Lsetxattr(dst, name, val, 0); err != nil && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EPERM) {
 			return &fs.PathError{Op: "setxattr " + name, Path: dst, Err: err}
 		}
 	}
@@ -193,17 +212,22 @@ func listXattrs(path string) ([]string, error) {
 	buf := make([]byte, 1024)
 	for {
 		n, err := unix.Llistxattr(path, buf)
-		if errors.Is(err, unix.ERANGE) {
+		switch {
+		case errors.Is(err, unix.ERANGE):
 			buf = make([]byte, len(buf)*4)
 			continue
-		}
-		if errors.Is(err, unix.ENOTSUP) {
+		case errors.Is(err, unix.ENOTSUP):
 			return nil, nil
-		}
-		if err != nil {
+		case err != nil:
 			return nil, &fs.PathError{Op: "listxattr", Path: path, Err: err}
 		}
-		return splitNull(buf[:n]), nil
+		var names []string
+		for name := range strings.SplitSeq(string(buf[:n]), "\x00") {
+			if name != "" {
+				names = append(names, name)
+			}
+		}
+		return names, nil
 	}
 }
 
@@ -220,18 +244,4 @@ func getXattr(path, name string) ([]byte, error) {
 		}
 		return buf[:n], nil
 	}
-}
-
-func splitNull(b []byte) []string {
-	var out []string
-	start := 0
-	for i, c := range b {
-		if c == 0 {
-			if i > start {
-				out = append(out, string(b[start:i]))
-			}
-			start = i + 1
-		}
-	}
-	return out
 }

@@ -1,20 +1,23 @@
-package vfs
+package fscopy
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"berth/mount"
+	"berth/testutil"
 )
 
-func BenchmarkCopyTree(b *testing.B) {
+func BenchmarkTree(b *testing.B) {
 	src := b.TempDir()
 	for i := range 1000 {
 		dir := filepath.Join(src, fmt.Sprintf("d%02d", i%50))
@@ -28,7 +31,7 @@ func BenchmarkCopyTree(b *testing.B) {
 	dst := b.TempDir()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if err := copyTree(context.Background(), src, filepath.Join(dst, fmt.Sprint(i))); err != nil {
+		if err := Tree(context.Background(), src, filepath.Join(dst, fmt.Sprint(i))); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -39,7 +42,7 @@ func BenchmarkCopyTree(b *testing.B) {
 // with their source instead of duplicating the data. (btrfs shares extents
 // for copy_file_range too, so this guards against a read/write copy, not
 // against losing FICLONE alone.)
-func TestCopyReflinks(t *testing.T) {
+func TestReflinks(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("loop-mounting btrfs needs root")
 	}
@@ -84,7 +87,7 @@ func TestCopyReflinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := freeBytes(t, mnt)
-	if err := copyTree(context.Background(), src, filepath.Join(mnt, "dst")); err != nil {
+	if err := Tree(context.Background(), src, filepath.Join(mnt, "dst")); err != nil {
 		t.Fatal(err)
 	}
 	used := before - freeBytes(t, mnt)
@@ -112,4 +115,56 @@ func freeBytes(t *testing.T, dir string) int64 {
 		t.Fatal(err)
 	}
 	return int64(st.Bfree) * st.Bsize
+}
+
+func TestStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	for i := range 200 {
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprint(i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Tree(ctx, src, filepath.Join(t.TempDir(), "dst")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Tree with a cancelled context: %v", err)
+	}
+}
+
+// TestIntoEmptyDir: an existing empty destination takes the source's
+// owner, mode and times; a file in it is refused rather than overwritten.
+func TestIntoEmptyDir(t *testing.T) {
+	testutil.RequiresRoot(t)
+	t.Parallel()
+	src, dst := t.TempDir(), t.TempDir()
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("data"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(src, 7, 8); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Chmod(src, 0o1751); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(src, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if err := Tree(context.Background(), src, dst); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dst, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 7 || st.Gid != 8 || st.Mode&0o7777 != 0o1751 || st.Mtim.Sec != mtime.Unix() {
+		t.Errorf("destination root: uid %d gid %d mode %o mtime %d", st.Uid, st.Gid, st.Mode&0o7777, st.Mtim.Sec)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "f")); err != nil || string(b) != "data" {
+		t.Errorf("copied file: %q %v", b, err)
+	}
+	if err := Tree(context.Background(), src, dst); !errors.Is(err, os.ErrExist) {
+		t.Errorf("copy over existing files: %v", err)
+	}
 }
