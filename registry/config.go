@@ -50,6 +50,8 @@ type Config struct {
 	GC               GCConfig       `json:"gc"`
 	Mirrors          []MirrorConfig `json:"mirrors"`
 	Storage          StorageConfig  `json:"storage"`
+	// Notifications are webhooks told of pushes, pulls and deletes.
+	Notifications NotificationsConfig `json:"notifications"`
 }
 
 // StorageConfig picks the storage backend: the filesystem under Root, or
@@ -164,6 +166,9 @@ func (c Config) Validate() error {
 	}
 	if s3 := c.Storage.S3; s3 != nil && s3.Bucket == "" {
 		return fmt.Errorf("storage.s3.bucket required: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := c.notifyConfig().Validate(); err != nil {
+		return err
 	}
 	return validateMirrors(c.Mirrors)
 }

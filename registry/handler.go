@@ -12,6 +12,7 @@ import (
 
 	"berth/errdefs"
 	"berth/registry/auth"
+	"berth/registry/notify"
 	"berth/registry/server"
 	"berth/registry/storage"
 	"berth/registry/ui"
@@ -19,8 +20,9 @@ import (
 
 // NewHandler builds the registry's HTTP handler over d: /v2/ (the API),
 // /api/v1/ (repository deletion, garbage collection), /ui/ (the web UI), /token (token mode),
-// /metrics and /healthz, all access-logged to log.
-func NewHandler(ctx context.Context, cfg Config, d storage.Driver, log *slog.Logger) (http.Handler, error) {
+// /metrics and /healthz, all access-logged to log; and webhook
+// notifications when configured, until Close.
+func NewHandler(ctx context.Context, cfg Config, d storage.Driver, log *slog.Logger) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -49,8 +51,13 @@ func NewHandler(ctx context.Context, cfg Config, d storage.Driver, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	api := server.New(server.Options{Storage: d, Authorizer: authz, Log: log, MaxManifestSize: cfg.MaxManifestBytes, Mirrors: mirrors})
-	m := newMetrics()
+	notifier, events, err := cfg.notifier(log)
+	if err != nil {
+		return nil, err
+	}
+	api := server.New(server.Options{Storage: d, Authorizer: authz, Log: log, MaxManifestSize: cfg.MaxManifestBytes, Mirrors: mirrors,
+		Events: events})
+	m := newMetrics(notifier)
 	mux.Handle("/v2/", api)
 	mux.Handle("/v2", api)
 	mux.Handle("/api/v1/", api.NewAdmin(cfg.GCOptions(log)))
@@ -62,7 +69,22 @@ func NewHandler(ctx context.Context, cfg Config, d storage.Driver, log *slog.Log
 	}
 	mux.Handle("/ui/", web)
 	mux.Handle("/ui", web)
-	return accessLog(mux, m, log), nil
+	return &Handler{Handler: accessLog(mux, m, log), notifier: notifier}, nil
+}
+
+// Handler is the registry's HTTP handler. Close stops its background work.
+type Handler struct {
+	http.Handler
+	notifier *notify.Notifier
+}
+
+// Close delivers the queued webhook notifications until ctx ends and stops
+// their delivery; call it after the HTTP server has drained.
+func (h *Handler) Close(ctx context.Context) error {
+	if h.notifier == nil {
+		return nil
+	}
+	return h.notifier.Close(ctx)
 }
 
 // health answers 200 when storage responds, 503 otherwise.

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"berth/registry/notify"
 )
 
 // durationBuckets are the histogram's upper bounds in seconds.
@@ -36,10 +38,12 @@ type metrics struct {
 	mu        sync.Mutex
 	requests  map[reqKey]uint64
 	durations map[string]*histogram
+
+	notifier *notify.Notifier // nil without webhooks
 }
 
-func newMetrics() *metrics {
-	return &metrics{requests: map[reqKey]uint64{}, durations: map[string]*histogram{}}
+func newMetrics(n *notify.Notifier) *metrics {
+	return &metrics{requests: map[reqKey]uint64{}, durations: map[string]*histogram{}, notifier: n}
 }
 
 func (m *metrics) observe(method, route string, code int, d time.Duration) {
@@ -101,5 +105,42 @@ func (m *metrics) write(w io.Writer) {
 	fmt.Fprintf(&b, "# HELP berth_registry_http_request_bytes_total Request body bytes received.\n# TYPE berth_registry_http_request_bytes_total counter\nberth_registry_http_request_bytes_total %d\n", m.bytesIn.Load())
 	fmt.Fprintf(&b, "# HELP berth_registry_http_response_bytes_total Response body bytes sent.\n# TYPE berth_registry_http_response_bytes_total counter\nberth_registry_http_response_bytes_total %d\n", m.bytesOut.Load())
 	fmt.Fprintf(&b, "# HELP berth_registry_http_requests_in_flight Requests being served.\n# TYPE berth_registry_http_requests_in_flight gauge\nberth_registry_http_requests_in_flight %d\n", m.inflight.Load())
+	if m.notifier != nil {
+		writeNotifyMetrics(&b, m.notifier.Stats())
+	}
 	io.WriteString(w, b.String())
+}
+
+// writeNotifyMetrics renders the webhook endpoints' counters.
+func writeNotifyMetrics(b *strings.Builder, stats []notify.Stats) {
+	b.WriteString("# HELP berth_registry_notification_events_total Webhook events by endpoint and outcome " +
+		"(delivered; dropped: queue full; rejected: refused with a 4xx; lost: still queued at shutdown).\n")
+	b.WriteString("# TYPE berth_registry_notification_events_total counter\n")
+	for _, st := range stats {
+		for _, o := range []struct {
+			name string
+			n    uint64
+		}{{"delivered", st.Delivered}, {"dropped", st.Dropped}, {"rejected", st.Rejected}, {"lost", st.Lost}} {
+			fmt.Fprintf(b, "berth_registry_notification_events_total{endpoint=%q,outcome=%q} %d\n", st.Endpoint, o.name, o.n)
+		}
+	}
+	b.WriteString("# HELP berth_registry_notification_failures_total Failed webhook POSTs (each retried or refused).\n")
+	b.WriteString("# TYPE berth_registry_notification_failures_total counter\n")
+	for _, st := range stats {
+		fmt.Fprintf(b, "berth_registry_notification_failures_total{endpoint=%q} %d\n", st.Endpoint, st.Failures)
+	}
+	b.WriteString("# HELP berth_registry_notification_queue_length Webhook events waiting, the envelope in flight included.\n")
+	b.WriteString("# TYPE berth_registry_notification_queue_length gauge\n")
+	for _, st := range stats {
+		fmt.Fprintf(b, "berth_registry_notification_queue_length{endpoint=%q} %d\n", st.Endpoint, st.Queued)
+	}
+	b.WriteString("# HELP berth_registry_notification_endpoint_up 0 once an endpoint failed threshold times in a row, until it answers.\n")
+	b.WriteString("# TYPE berth_registry_notification_endpoint_up gauge\n")
+	for _, st := range stats {
+		up := 0
+		if st.Up {
+			up = 1
+		}
+		fmt.Fprintf(b, "berth_registry_notification_endpoint_up{endpoint=%q} %d\n", st.Endpoint, up)
+	}
 }

@@ -52,7 +52,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
-	return serveOn(ctx, ln, h, cfg, d, log)
+	err = serveOn(ctx, ln, h, cfg, d, log)
+	// Webhook events of the last requests go out before the process ends.
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cerr := h.Close(cctx); cerr != nil {
+		log.Warn("notifications not all delivered at shutdown", "err", cerr)
+	}
+	return err
 }
 
 func override(dst *string, v string) {

@@ -11,6 +11,7 @@ import (
 
 	"berth/errdefs"
 	"berth/registry/auth"
+	"berth/registry/notify"
 	"berth/registry/storage"
 )
 
@@ -102,6 +103,7 @@ func (a *Admin) deleteRepo(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
+	a.s.emit(r, notify.ActionDelete, notify.Target{Repository: name})
 	return nil
 }
 

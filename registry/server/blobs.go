@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"berth/errdefs"
+	"berth/registry/notify"
 	"berth/registry/storage"
 )
 
@@ -124,5 +125,6 @@ func (s *Server) deleteBlob(w http.ResponseWriter, r *http.Request, rt route) er
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
+	s.emit(r, notify.ActionDelete, notify.Target{MediaType: blobMediaType, Digest: d, Repository: rt.name, URL: targetURL(r, rt.name, "blobs", d)})
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"berth/errdefs"
+	"berth/registry/notify"
 )
 
 // putManifest stores a manifest by tag or digest, plus any ?tag= tags.
@@ -47,6 +48,15 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, rt route) e
 	w.Header().Set("Docker-Content-Digest", d.String())
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
+	// One event per tag set, or one for a push by digest.
+	var targets []notify.Target
+	for _, t := range tags {
+		targets = append(targets, manifestEvent(r, rt.name, d, mt, int64(len(body)), t))
+	}
+	if len(targets) == 0 {
+		targets = append(targets, manifestEvent(r, rt.name, d, mt, int64(len(body)), ""))
+	}
+	s.emit(r, notify.ActionPush, targets...)
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"berth/errdefs"
+	"berth/registry/notify"
 )
 
 // Manifest media types the registry stores.
@@ -89,6 +90,12 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) e
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(body)
+		// HEADs are not pulls: clients HEAD to check before they GET.
+		tag := ""
+		if !strings.Contains(rt.ref, ":") {
+			tag = rt.ref
+		}
+		s.emit(r, notify.ActionPull, manifestEvent(r, rt.name, d, rev.MediaType, int64(len(body)), tag))
 	}
 	return nil
 }
@@ -229,6 +236,7 @@ func (s *Server) deleteManifest(w http.ResponseWriter, r *http.Request, rt route
 		if err := s.st.d.Delete(ctx, tagPath(rt.name, rt.ref)); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 			return err
 		}
+		s.emit(r, notify.ActionDelete, notify.Target{Repository: rt.name, Tag: rt.ref})
 		return accepted(w)
 	}
 	d, err := parseDigest(rt.ref)
@@ -255,6 +263,8 @@ func (s *Server) deleteManifest(w http.ResponseWriter, r *http.Request, rt route
 	if err := s.st.d.Delete(ctx, revisionPath(rt.name, d)); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		return err
 	}
+	s.emit(r, notify.ActionDelete, notify.Target{MediaType: rev.MediaType, Digest: d, Repository: rt.name,
+		URL: targetURL(r, rt.name, "manifests", d)})
 	return accepted(w)
 }
 

@@ -24,6 +24,8 @@ type Options struct {
 	MaxManifestSize int64           // 0 means DefaultMaxManifestSize
 	// Mirrors make namespaces pull-through caches of upstream registries.
 	Mirrors []Mirror
+	// Events receives pushes, pulls, mounts and deletes; nil sends none.
+	Events EventSink
 }
 
 // Server serves the /v2/ API.
@@ -36,6 +38,7 @@ type Server struct {
 	gcView      gcView
 	mirrors     []Mirror
 	flight      singleflight.Group // mirror downloads shared by concurrent requests
+	events      EventSink
 }
 
 type routeKey struct{ kind, method string }
@@ -43,7 +46,7 @@ type routeKey struct{ kind, method string }
 // New returns a server over opts.Storage.
 func New(opts Options) *Server {
 	s := &Server{st: store{d: opts.Storage}, auth: opts.Authorizer, log: opts.Log, maxManifest: opts.MaxManifestSize,
-		mirrors: opts.Mirrors}
+		mirrors: opts.Mirrors, events: opts.Events}
 	if s.auth == nil {
 		s.auth = auth.AllowAll{}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"berth/errdefs"
 	"berth/registry/auth"
+	"berth/registry/notify"
 )
 
 // uploadState is the stored session of an upload, enough for any registry
@@ -56,6 +57,12 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, rt route) e
 	if m := q.Get("mount"); m != "" {
 		if d, err := parseDigest(m); err == nil && s.mount(r, rt.name, q.Get("from"), d) {
 			blobCreated(w, rt.name, d)
+			t := blobEvent(r, rt.name, d, 0)
+			t.FromRepository = q.Get("from")
+			if l, err := s.st.blob(ctx, d); err == nil {
+				t.Size = l.Size
+			}
+			s.emit(r, notify.ActionMount, t)
 			return nil
 		}
 	}
@@ -259,6 +266,7 @@ func (s *Server) finishUpload(w http.ResponseWriter, r *http.Request, name, id s
 		return err
 	}
 	blobCreated(w, name, d)
+	s.emit(r, notify.ActionPush, blobEvent(r, name, d, st.Offset))
 	return nil
 }
 
