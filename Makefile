@@ -30,8 +30,9 @@ demo: deps build
 demo-btrfs: deps build
 	scripts/btrfs-dataroot.sh demo
 
-# Every benchmark of bench/ and registry/bench, then docs/benchmarks.md and
-# its chart (scripts/bench.sh; BENCH=regexp runs a subset, report to /tmp).
+# Every benchmark of bench/ and registry/bench beside the installed peers
+# (a private dockerd for the run when none answers), then docs/benchmarks.md
+# and its chart (scripts/bench.sh; BENCH=regexp runs a subset, report to /tmp).
 bench: build
 	GO=$(GO) scripts/bench.sh
 

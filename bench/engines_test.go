@@ -32,6 +32,19 @@ type engine struct {
 	// tlsOff are the flags a pull or push to a plain-HTTP loopback
 	// registry needs (docker and berth treat 127.0.0.0/8 as insecure).
 	tlsOff []string
+	// rmForce removes a running container at once: podman's rm -f
+	// otherwise waits 10 s for a PID 1 that ignores SIGTERM.
+	rmForce []string
+}
+
+// remove removes container name, running or not, without waiting.
+func (e *engine) remove(name string) error {
+	args := e.rmForce
+	if args == nil {
+		args = []string{"rm", "-f"}
+	}
+	_, err := e.run(nil, append(slices.Clone(args), name)...)
+	return err
 }
 
 // command is one CLI invocation of e; ctx bounds it.
@@ -200,7 +213,9 @@ func startBerth(b *testing.B) *engine {
 		removeTree(b, dir)
 	})
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := e.run(nil, "version"); err == nil {
+		if out, err := e.run(nil, "info", "--format", "{{.Driver}}"); err == nil {
+			notePeer(b, "berth: a daemon of its own per benchmark on private roots (temp dir), storage driver "+strings.TrimSpace(out)+
+				", its own bridge and /24, runc")
 			return e
 		}
 		select {
@@ -231,7 +246,7 @@ func findDocker(b *testing.B) (*engine, string) {
 	defer cancel()
 	out, err := e.command(ctx, "version", "--format", "{{.Server.Version}}").Output()
 	if err != nil {
-		return nil, fmt.Sprintf("no dockerd answers on %s (the docker CLI is installed, a daemon is not running)", host)
+		return nil, fmt.Sprintf("no dockerd answers on %s (make bench starts a private one when dockerd is installed)", host)
 	}
 	b.Logf("docker: dockerd %s on %s", strings.TrimSpace(string(out)), host)
 	return e, ""
@@ -259,22 +274,42 @@ func findPodman(b *testing.B) (*engine, string) {
 	}
 	e := &engine{name: "podman", argv: []string{bin, "--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
 		"--tmpdir", filepath.Join(dir, "tmp")}, env: []string{"CONTAINERS_CONF=" + conf, "REGISTRY_AUTH_FILE=" + filepath.Join(dir, "auth.json")},
-		tlsOff: []string{"--tls-verify=false"}}
+		tlsOff: []string{"--tls-verify=false"}, rmForce: []string{"rm", "-f", "-t", "0"}}
 	if err := os.WriteFile(filepath.Join(dir, "auth.json"), []byte("{}"), 0o600); err != nil {
 		b.Fatal(err)
 	}
+	// No `system reset`: it would also remove the host's podman networks;
+	// the private roots go with dir.
 	b.Cleanup(func() {
 		e.run(nil, "rm", "-af", "-t", "0")
 		e.run(nil, "rmi", "-af")
-		e.run(nil, "system", "reset", "-f")
 		removeTree(b, dir)
 	})
-	if out, err := e.run(nil, "version", "--format", "{{.Client.Version}}"); err != nil {
+	out, err := e.run(nil, "info", "--format", "{{.Store.GraphDriverName}} {{.Host.OCIRuntime.Name}}")
+	if err != nil {
 		return nil, fmt.Sprintf("podman does not run: %v", err)
-	} else {
-		b.Logf("podman %s on %s", strings.TrimSpace(out), dir)
 	}
+	driver, runtime, _ := strings.Cut(strings.TrimSpace(out), " ")
+	notePeer(b, fmt.Sprintf("podman: private storage roots and containers.conf per benchmark (storage driver %s, runtime %s, cgroupfs), default network (netavark)", driver, runtime))
 	return e, ""
+}
+
+// notePeer appends how a system was set up to $BERTH_BENCH_PEERS, for the
+// report (which lists each line once).
+func notePeer(b *testing.B, line string) {
+	b.Helper()
+	path := os.Getenv("BERTH_BENCH_PEERS")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // removeTree lazily unmounts whatever is still mounted below dir, deepest

@@ -66,7 +66,7 @@ func BenchmarkPullPush(b *testing.B) {
 		runs := alternate(pullPushRounds, len(es.all)+1, push)
 		reg := newRegistry()
 		note := describe(layers) + "; through the " + reg.name + " on loopback"
-		recordAll(b, es, pushW, note, runs, floorRuns{"upload of the layers, 3 at a time", runs[len(es.all)]},
+		recordAll(b, es, pushW, note, runs, floorRuns{"upload of the layers, 3 at once", runs[len(es.all)]},
 			floorRuns{"gzip of the layers, all cores", zipTimes})
 
 		ref := reg.addr + "/berth-bench/multi:v1"
@@ -88,7 +88,7 @@ func BenchmarkPullPush(b *testing.B) {
 			return e.timed(b, append(append([]string{"pull"}, e.tlsOff...), ref)...)
 		}
 		runs = alternate(pullPushRounds, len(es.all)+1, pull)
-		recordAll(b, es, pullW, note+"; layers as berth pushed them", runs, floorRuns{"download of the layers, 3 at a time", runs[len(es.all)]},
+		recordAll(b, es, pullW, note+"; layers as berth pushed them", runs, floorRuns{"download of the layers, 3 at once", runs[len(es.all)]},
 			floorRuns{"gunzip of the layers, one core", unzipTimes})
 		for _, e := range es.all {
 			e.must(b, "load", "-i", archive)

@@ -4,34 +4,118 @@
 # (berth's registry beside the CNCF registry), then the report:
 # docs/benchmarks.md and docs/benchmarks.png, from this run's figures only.
 #
-#   BENCH=regexp     run only the benchmarks of bench/ matching it
+#   BENCH=regexp     run only the benchmarks of bench/ matching it (the
+#                    registry benchmarks only when it matches "Registry")
 #   BERTH_BENCH_OUT  keep the raw outputs there (default: a new temp dir)
 #   BERTH_COMMIT     the commit the report names (default: git rev-parse)
 #
-# A failed benchmark leaves docs/ alone: the partial report goes next to the
-# raw outputs instead, and the script exits non-zero.
+# docker: when the docker CLI and dockerd are installed but no daemon
+# answers on $DOCKER_HOST (or /var/run/docker.sock), this script starts a
+# dockerd of its own for the run, on private roots under a temp dir (data,
+# exec root, socket, pidfile, its managed containerd), on a bridge it
+# creates (bbd<pid>, 10.213.<n>.0/24), with iptables, masquerading and
+# ip_forward left alone; it stops that dockerd by its PID and removes the
+# bridge and the temp dir afterwards. Images come only from the offline
+# fixtures: nothing is pulled from docker.io.
+#
+# Each benchmark runs in a process of its own, timed, so that one failure
+# costs only its own figures. A failed benchmark leaves docs/ alone: the
+# partial report goes next to the raw outputs instead, and the script
+# exits non-zero.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 go=${GO:-go}
 out=${BERTH_BENCH_OUT:-$(mktemp -d /tmp/berth-bench.XXXXXX)}
 mkdir -p "$out"
-: >"$out/results.jsonl"
-export BERTH_BENCH_RESULTS=$out/results.jsonl
+: >"$out/results.jsonl" >"$out/bench.txt" >"$out/registry.txt" >"$out/timings.txt" >"$out/peers.txt"
+export BERTH_BENCH_RESULTS=$out/results.jsonl BERTH_BENCH_PEERS=$out/peers.txt
 export BERTH_BIN=$PWD/bin/berth
 [ -x "$BERTH_BIN" ] || { echo "bench: $BERTH_BIN missing: run make build" >&2; exit 1; }
 start=$(date +%s)
 status=0
 
-gotest() { $go test -run '^$' "$@" 2>&1; }
-: >"$out/registry.txt"
-if [ -n "${BENCH:-}" ]; then
-	gotest -bench "$BENCH" -benchtime 1x -timeout 60m ./bench/... | tee "$out/bench.txt" || status=1
-else
+# --- a private dockerd when none runs -------------------------------------
+dockerd_pid= dockerd_dir= dockerd_bridge=
+stop_dockerd() {
+	[ -n "$dockerd_pid" ] || return 0
+	kill -TERM "$dockerd_pid" 2>/dev/null
+	for _ in $(seq 1 40); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
+	kill -KILL "$dockerd_pid" 2>/dev/null
+	wait "$dockerd_pid" 2>/dev/null
+	# What a killed dockerd left mounted (its containers' rootfs, netns).
+	grep -o " $dockerd_dir/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+	ip link del "$dockerd_bridge" 2>/dev/null
+	rm -rf "$dockerd_dir"
+	echo "bench: stopped the private dockerd (pid $dockerd_pid)"
+	dockerd_pid=
+}
+trap stop_dockerd EXIT
+trap 'exit 130' INT TERM
+
+docker_answers() { timeout 10 docker ${1:+-H "$1"} version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+start_dockerd() {
+	command -v docker >/dev/null || { echo "docker: the docker CLI is not installed" >>"$out/peers.txt"; return; }
+	if docker_answers "${DOCKER_HOST:-}"; then
+		echo "docker: a running dockerd (${DOCKER_HOST:-unix:///var/run/docker.sock}), storage driver $(docker info --format '{{.Driver}}' 2>/dev/null)" >>"$out/peers.txt"
+		return
+	fi
+	command -v dockerd >/dev/null || { echo "docker: no dockerd answers and dockerd is not installed" >>"$out/peers.txt"; return; }
+	dockerd_dir=$(mktemp -d /tmp/bbd.XXXXXX) # short: unix socket paths are limited
+	dockerd_bridge=bbd$(($$ % 100000))
+	local net=10.213.$(($$ % 200)) sock=unix://$dockerd_dir/docker.sock
+	ip link add name "$dockerd_bridge" type bridge && ip addr add "$net.1/24" dev "$dockerd_bridge" && ip link set "$dockerd_bridge" up || {
+		echo "docker: could not create the bridge $dockerd_bridge for a private dockerd" >>"$out/peers.txt"; return; }
+	setsid dockerd --data-root "$dockerd_dir/data" --exec-root "$dockerd_dir/exec" --pidfile "$dockerd_dir/docker.pid" \
+		-H "$sock" --bridge "$dockerd_bridge" --storage-driver overlay2 \
+		--iptables=false --ip6tables=false --ip-masq=false --ip-forward=false >"$out/dockerd.log" 2>&1 </dev/null &
+	dockerd_pid=$!
+	for _ in $(seq 1 60); do docker_answers "$sock" && break; sleep 0.5; done
+	if ! docker_answers "$sock"; then
+		echo "docker: the private dockerd did not answer in 30 s (see $out/dockerd.log)" >>"$out/peers.txt"
+		stop_dockerd
+		return
+	fi
+	export DOCKER_HOST=$sock
+	echo "docker: a dockerd started by make bench for this run on private roots (data root, exec root, socket, pidfile in a temp dir), storage driver $(docker info --format '{{.Driver}}' 2>/dev/null), its own bridge $dockerd_bridge ($net.0/24), --iptables=false --ip-masq=false --ip-forward=false (published ports through docker-proxy); stopped after the run" >>"$out/peers.txt"
+	echo "bench: started a private dockerd (pid $dockerd_pid) on $sock"
+}
+start_dockerd
+
+# --- the benchmarks, one process each --------------------------------------
+$go test -c -o "$out/bench.test" ./bench || exit 1
+reg_ok=1
+$go test -c -o "$out/registry.test" ./registry/bench || reg_ok=0
+
+# timed NAME OUTFILE CMD...: runs CMD in the package's directory as go test
+# would, appends its output to OUTFILE and its duration to timings.txt.
+timed() {
+	local name=$1 file=$2 dir=$3 t0 rc
+	shift 3
+	t0=$(date +%s)
+	(cd "$dir" && "$@") 2>&1 | tee -a "$file"
+	rc=${PIPESTATUS[0]}
+	local secs=$(($(date +%s) - t0))
+	printf '%s\t%d\t%d\n' "$name" "$secs" "$rc" >>"$out/timings.txt"
+	printf 'bench: %s took %d min %d s%s\n' "$name" $((secs / 60)) $((secs % 60)) "$([ "$rc" -eq 0 ] || echo ", FAILED (exit $rc)")"
+	[ "$rc" -eq 0 ] || status=1
+}
+
+filter=${BENCH:-.}
+for name in $("$out/bench.test" -test.list '^Benchmark' | grep -E "$filter"); do
 	# Most benchmarks repeat their own runs (alternating the systems), so
 	# once each; the storage steps repeat through b.N.
-	gotest -bench . -skip '^BenchmarkStorage$' -benchtime 1x -timeout 60m ./bench/... | tee "$out/bench.txt" || status=1
-	gotest -bench '^BenchmarkStorage$' -benchtime 3x -timeout 30m ./bench/ | tee -a "$out/bench.txt" || status=1
-	gotest -bench . -count 5 -benchtime 1s -timeout 20m ./registry/bench/ | tee "$out/registry.txt" || status=1
+	n=1x
+	[ "$name" = BenchmarkStorage ] && n=3x
+	timed "$name" "$out/bench.txt" bench "$out/bench.test" -test.run '^$' -test.bench "^$name\$" -test.benchtime "$n" -test.timeout 30m
+done
+if [ -z "${BENCH:-}" ] || grep -qE "$filter" <<<"BenchmarkRegistry"; then
+	[ "$reg_ok" -eq 1 ] || {
+		printf '%s\t0\t2\n' "registry/bench (did not compile)" >>"$out/timings.txt"
+		status=1
+	}
+	[ "$reg_ok" -eq 1 ] && timed "registry/bench (berth and CNCF registries)" "$out/registry.txt" registry/bench \
+		"$out/registry.test" -test.run '^$' -test.bench . -test.count 5 -test.benchtime 1s -test.timeout 20m
 fi
 
 secs=$(($(date +%s) - start))
@@ -41,8 +125,11 @@ if [ "$status" -ne 0 ] || [ -n "${BENCH:-}" ]; then
 	md=$out/benchmarks.md png=$out/benchmarks.png
 fi
 commit=${BERTH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+# While the private dockerd still runs: the report asks it for its version.
 $go run ./bench/report -commit "$commit" -results "$out/results.jsonl" -gobench "$out/bench.txt,$out/registry.txt" \
+	-timings "$out/timings.txt" -peers "$out/peers.txt" -load "$(cut -d' ' -f1-3 /proc/loadavg)" \
 	-md "$md" -png "$png" -elapsed "$elapsed" || status=1
-echo "bench: $elapsed; report $md, chart $png; raw outputs in $out"
+stop_dockerd
+echo "bench: the whole run took $elapsed; report $md, chart $png; raw outputs in $out"
 [ "$status" -eq 0 ] || echo "bench: a benchmark failed (see $out/*.txt); docs/ left as it was" >&2
 exit "$status"

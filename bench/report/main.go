@@ -32,6 +32,7 @@ func main() {
 
 type options struct {
 	results, gobench, md, png, elapsed, commit string
+	timings, peers, load                       string
 	machine                                    bool
 }
 
@@ -46,6 +47,9 @@ func run(args []string, stderr io.Writer) error {
 	fs.StringVar(&o.elapsed, "elapsed", "", "how long the run took, as the report states it")
 	fs.StringVar(&o.commit, "commit", "", "berth's commit, as the report names it (default: git rev-parse)")
 	fs.BoolVar(&o.machine, "machine", true, "describe this machine and the peers' versions")
+	fs.StringVar(&o.timings, "timings", "", "each benchmark's time: name<TAB>seconds<TAB>exit status lines")
+	fs.StringVar(&o.peers, "peers", "", "how each peer was set up: \"name: text\" lines")
+	fs.StringVar(&o.load, "load", "", "the machine's load averages during the run, as the report states them")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("flags: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
@@ -65,6 +69,15 @@ func run(args []string, stderr io.Writer) error {
 	}
 	if o.machine {
 		m.machine = describeMachine(context.Background(), o.commit)
+	}
+	if o.load != "" {
+		m.machine = append(m.machine, "load averages (1, 5, 15 min): "+o.load)
+	}
+	if m.peers, err = readPeers(o.peers); err != nil {
+		return err
+	}
+	if m.timings, err = readTimings(o.timings); err != nil {
+		return err
 	}
 	if o.png != "" {
 		rel, err := filepath.Rel(filepath.Dir(o.md), o.png)

@@ -75,7 +75,7 @@ func group(results []bench.Result) []*workload {
 // container starting) first, the registry's own figures last. Workloads
 // of other names follow in the order they were recorded.
 var workloadOrder = []string{"container start", "httpd", "web server", "commit", "save", "load", "push", "pull",
-	"build", "storage", "registry"}
+	"build", "copy-on-write", "storage", "registry"}
 
 func workloadRank(name string) int {
 	for i, prefix := range workloadOrder {
@@ -103,29 +103,27 @@ func ratio(ref *bench.Result, r bench.Result) (float64, bool) {
 const reproduce = `
 ## Reproducing
 
-    make bench                      # builds bin/berth, runs bench/ and registry/bench, writes this file
-    make bench BENCH=ContainerStart # a subset; the report goes to a temp dir instead
+    make bench                      # builds bin/berth, runs bench/ and registry/bench, writes this file and the chart
+    make bench BENCH=ContainerStart # a subset (a regexp of benchmark names); the report goes to a temp dir instead
 
-` + "`make bench`" + ` installs nothing. It measures docker when a dockerd answers on ` + "`$DOCKER_HOST`" + ` (else
-/var/run/docker.sock), podman when it is on PATH (on private storage roots, with a private
-containers.conf), runc and crun when installed, the CNCF registry when /usr/bin/docker-registry is;
-each one absent is listed as skipped, with the reason. For the figures above the peers came from
-Debian's ` + "`docker.io`" + ` and ` + "`podman`" + ` packages, with a dockerd of its own that cannot touch the host's
-firewall or other bridges:
-
-    dockerd --data-root /tmp/peers/docker/data --exec-root /tmp/peers/docker/exec \
-        --pidfile /tmp/peers/docker/docker.pid -H unix:///tmp/peers/docker/docker.sock \
-        --bip 10.213.0.1/24 --iptables=false --ip-masq=false --ip-forward=false &
-    DOCKER_HOST=unix:///tmp/peers/docker/docker.sock make bench
-
-Every fixture is built offline (the busybox image from busybox-static, layers from host files and
-seeded random data) and every registry is on loopback; nothing is fetched from the internet.
+It needs root, Debian's busybox-static, and whichever peers are to be compared (Debian packages
+` + "`docker.io`" + `, ` + "`podman`" + `, ` + "`runc`" + `, ` + "`crun`" + `, ` + "`docker-registry`" + `); ` + "`make bench`" + ` installs nothing and
+lists each absent peer as skipped, with the reason. docker is measured against a dockerd answering on
+` + "`$DOCKER_HOST`" + ` (else /var/run/docker.sock); when none answers and dockerd is installed, scripts/bench.sh
+starts one for the run on private roots (data root, exec root, socket and pidfile in a temp dir, its
+managed containerd under them) and its own bridge, with ` + "`--iptables=false --ip-masq=false --ip-forward=false`" + `,
+and stops it by its PID afterwards. podman runs on private storage roots with a private
+containers.conf (runc, cgroupfs). Every fixture is built offline (the busybox image from
+busybox-static, layers from host files and seeded random data), images reach every engine by
+` + "`import`" + ` or ` + "`load`" + `, and every registry is on loopback: nothing is fetched from the internet.
 `
 
 // meta is what the report says about the run.
 type meta struct {
 	date, elapsed, chart string
 	machine              []string // "name: value" lines
+	peers                []string // how each peer was set up
+	timings              []timing
 }
 
 func writeMarkdown(w io.Writer, m meta, ws []*workload, other []*goBench) error {
@@ -136,6 +134,12 @@ func writeMarkdown(w io.Writer, m meta, ws []*workload, other []*goBench) error 
 	fmt.Fprintf(&b, "Run: %s, %s.\n\n", m.date, m.elapsed)
 	for _, l := range m.machine {
 		fmt.Fprintf(&b, "- %s\n", l)
+	}
+	if len(m.peers) > 0 {
+		b.WriteString("\nHow the systems ran:\n\n")
+		for _, l := range m.peers {
+			fmt.Fprintf(&b, "- %s\n", l)
+		}
 	}
 	b.WriteString("\nEach engine is driven through its own CLI binary against a real daemon and timed as a whole " +
 		"process (exec to exit), the systems alternated run by run in one loop. " +
@@ -153,6 +157,7 @@ func writeMarkdown(w io.Writer, m meta, ws []*workload, other []*goBench) error 
 	}
 	writeNotes(&b, ws)
 	writeOther(&b, other)
+	writeTimings(&b, m.timings)
 	b.WriteString(reproduce)
 	_, err := io.WriteString(w, b.String())
 	return err
