@@ -20,7 +20,8 @@ build:
 deps:
 	scripts/deps.sh
 
-test: deps lint
+test: lint
+	scripts/deps.sh test
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 demo: deps build

@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian packages berth, its tests and its demo need, when
-# missing. Nothing is fetched from anywhere but Debian's archive.
+# missing. Nothing is fetched from anywhere but Debian's archive and the Go
+# module proxy.
 set -euo pipefail
+# `deps.sh test` adds what only the tests use: HAProxy in front of registry
+# replicas, Chromium for the registry UI's browser test, and versitygw (an
+# S3 server, built from the Go module proxy) for the S3 storage tests.
 pkgs=(runc crun busybox-static btrfs-progs jq curl iproute2 nftables xz-utils bzip2 zstd skopeo docker-registry)
+if [ "${1:-}" = test ]; then
+	pkgs+=(haproxy chromium)
+	gobin="$(go env GOPATH)/bin"
+	if ! command -v versitygw >/dev/null && [ ! -x "$gobin/versitygw" ]; then
+		echo "deps: building versitygw from the Go module proxy"
+		go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+	fi
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
