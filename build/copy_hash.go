@@ -42,7 +42,12 @@ func (op *copyOp) describe(ctx context.Context) (string, error) {
 		}
 		sum = hex.EncodeToString(h.Sum(nil))
 	}
-	op.comment = fmt.Sprintf("%s %s:%s in %s ", op.in.Keyword, kind, sum, op.written)
+	// Docker's line, quirk included: --chown runs into the source kind.
+	chown := ""
+	if op.chown != "" {
+		chown = "--chown=" + op.chown
+	}
+	op.comment = fmt.Sprintf("%s %s%s:%s in %s ", op.in.Keyword, chown, kind, sum, op.written)
 	return op.comment, nil
 }
 

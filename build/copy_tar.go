@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,8 +51,10 @@ func newLayerWriter(root string, op *copyOp) (*layerWriter, error) {
 			return nil, fmt.Errorf("unable to convert uid/gid chown string to host mapping: %w", err)
 		}
 		w.uid, w.gid, w.owned = int(u.UID), int(u.GID), true
-		if !strings.Contains(op.chown, ":") {
-			w.gid = w.uid // Docker: a user alone means the same number as group
+		// As BuildKit: a user named alone brings its primary group from
+		// /etc/passwd, a number alone is the group's number too.
+		if _, err := strconv.Atoi(op.chown); err == nil {
+			w.gid = w.uid
 		}
 	}
 	return w, nil

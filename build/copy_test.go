@@ -37,7 +37,7 @@ func newCopyFixture(t *testing.T) copyFixture {
 			t.Fatal(err)
 		}
 	}
-	write(f.image, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\n", 0o644)
+	write(f.image, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\nsync:x:4:100:sync:/bin:/bin/sync\n", 0o644)
 	write(f.image, "etc/group", "root:x:0:\nwww-data:x:34:\n", 0o644)
 	for _, d := range []string{"usr/local", "run", "var"} {
 		os.MkdirAll(filepath.Join(f.image, d), 0o755)
@@ -192,6 +192,8 @@ func TestCopyLayer(t *testing.T) {
 		{"COPY --chown=www:www-data a.txt /srv/", "srv/ srv/a.txt",
 			map[string]layerEntry{"srv/": {mode: 0o755, typ: tar.TypeDir, uid: 33, gid: 34}, "srv/a.txt": {mode: 0o644, typ: tar.TypeReg, uid: 33, gid: 34, data: "alpha\n"}}},
 		{"COPY --chown=1000 a.txt /a", "a", map[string]layerEntry{"a": {mode: 0o644, typ: tar.TypeReg, uid: 1000, gid: 1000, data: "alpha\n"}}},
+		{"COPY --chown=sync a.txt /s", "s", map[string]layerEntry{"s": {mode: 0o644, typ: tar.TypeReg, uid: 4, gid: 100, data: "alpha\n"}}},
+		{"COPY --chown=4 a.txt /s", "s", map[string]layerEntry{"s": {mode: 0o644, typ: tar.TypeReg, uid: 4, gid: 4, data: "alpha\n"}}},
 		{"COPY --chmod=0700 exec.sh a.txt /bin/", "bin/ bin/a.txt bin/exec.sh",
 			map[string]layerEntry{"bin/a.txt": {mode: 0o700, typ: tar.TypeReg, data: "alpha\n"}}},
 		{"COPY link /l", "l", map[string]layerEntry{"l": {mode: 0o644, typ: tar.TypeReg, data: "alpha\n"}}},

@@ -240,7 +240,7 @@ func (s *stage) applyVolume(c *dockerspec.DockerOCIImageConfig, in *dockerfile.V
 	for _, p := range paths {
 		c.Volumes[p] = struct{}{}
 	}
-	return fmt.Sprintf("VOLUME %q", paths), nil
+	return fmt.Sprintf("VOLUME %v", paths), nil
 }
 
 // checkSignal accepts what Docker's STOPSIGNAL does: a number or a name,

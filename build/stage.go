@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"berth/build/dockerfile"
+	"berth/container/spec"
 	"berth/errdefs"
 	"berth/image"
 	"berth/version"
@@ -164,6 +165,7 @@ func (s *stage) from(ctx context.Context) error {
 	switch d, ok := s.j.stageRef(name, s.st.Index); {
 	case strings.EqualFold(name, "scratch"):
 		s.cfg = scratchConfig(platform)
+		s.defaultPath()
 		return nil
 	case ok:
 		r := s.j.results[d]
@@ -180,7 +182,19 @@ func (s *stage) from(ctx context.Context) error {
 	if s.id != "" {
 		s.printf(" ---> %s\n", shortID(s.id))
 	}
+	s.defaultPath()
 	return s.onBuild(ctx)
+}
+
+// defaultPath gives a stage whose base sets no PATH the default one, as
+// Docker's builder does: the images it makes carry it.
+func (s *stage) defaultPath() {
+	for _, e := range s.cfg.Config.Env {
+		if strings.HasPrefix(e, "PATH=") {
+			return
+		}
+	}
+	s.cfg.Config.Env = append(s.cfg.Config.Env, "PATH="+spec.DefaultPath)
 }
 
 func scratchConfig(platform string) *image.Config {
