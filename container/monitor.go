@@ -39,6 +39,11 @@ func (s *Service) handleExit(e *entry, shim *task.Shim, st task.ExitStatus) {
 		return // a newer run already replaced this one
 	}
 	rec := &e.rec
+	// Read before the runtime's delete removes the cgroup; dockerd sends
+	// "oom" before "die".
+	if rec.State.OOMKilled = s.oomKilled(rec); rec.State.OOMKilled {
+		s.publish(rec, eventtypes.ActionOOM, nil)
+	}
 	shim.Delete(ctx, true)
 	os.RemoveAll(shim.StateDir())
 	e.shim = nil

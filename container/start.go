@@ -109,6 +109,7 @@ func (s *Service) start(ctx context.Context, e *entry) (err error) {
 		rec.State.Pid, rec.State.StartedAt = shim.InitPid(), now
 	}
 	rec.State.ExitCode, rec.State.Error, rec.State.HasBeenStarted = 0, "", true
+	rec.State.OOMKilled = false
 	if err := s.save(e); err != nil {
 		return err
 	}

@@ -396,3 +396,59 @@ func checkCgroup2Limits(t *testing.T, d *daemon, cg string, ctrl v2Controllers) 
 		t.Errorf("--cpus 0.5 without the cpu controller: %s", cpus)
 	}
 }
+
+// TestCgroupOOMKilled runs a container past its memory limit on the host's
+// own hierarchy and on the cgroup2 view: the kernel kills it, and inspect
+// and events report it as dockerd does (exit 137, OOMKilled, an oom event
+// before die).
+func TestCgroupOOMKilled(t *testing.T) {
+	t.Parallel()
+	views := []struct {
+		name  string
+		start func(*testing.T) (*daemon, string)
+	}{
+		{"host", func(t *testing.T) (*daemon, string) { return startDaemon(t), "/sys/fs/cgroup" }},
+		{"cgroup2", startDaemonCgroup2},
+	}
+	for _, v := range views {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			d, cg := v.start(t)
+			if !hasMemoryController(cg) {
+				t.Skipf("the %s view's cgroups have no memory controller, so no limit to run out of", v.name)
+			}
+			d.importBusybox("busybox:latest")
+			since := time.Now().Add(-time.Second).Unix()
+			// The second run finds the mark and exits 0 without the hog.
+			id := strings.TrimSpace(d.must("run", "-d", "--memory", "8m", "busybox", "sh", "-c",
+				`[ -e /ran ] && exit 0; touch /ran; x=$(head -c 40000000 /dev/zero | tr "\0" a); echo survived`))
+			if code := strings.TrimSpace(d.must("wait", id)); code != "137" {
+				t.Fatalf("wait: %s, want 137 (logs: %q)", code, d.must("logs", id))
+			}
+			if got := d.inspect("{{.State.OOMKilled}} {{.State.ExitCode}}", id); got != "true 137" {
+				t.Errorf("inspect: %q, want true 137", got)
+			}
+			ev := d.must("events", "--since", fmt.Sprint(since), "--until", fmt.Sprint(time.Now().Unix()+1),
+				"--filter", "container="+id, "--format", "{{.Action}}")
+			if oom, die := strings.Index(ev, "oom\n"), strings.Index(ev, "die\n"); oom < 0 || die < oom {
+				t.Errorf("events: want oom before die:\n%s", ev)
+			}
+			d.must("start", id)
+			d.must("wait", id)
+			if got := d.inspect("{{.State.OOMKilled}} {{.State.ExitCode}}", id); got != "false 0" {
+				t.Errorf("a run after the OOM kill: %q, want false 0", got)
+			}
+			d.must("rm", id)
+		})
+	}
+}
+
+// hasMemoryController reports whether the hierarchy at cg (v2, or the v1
+// tree holding a memory/ mount) can limit memory.
+func hasMemoryController(cg string) bool {
+	if b, err := os.ReadFile(filepath.Join(cg, "cgroup.controllers")); err == nil {
+		return strings.Contains(" "+strings.TrimSpace(string(b))+" ", " memory ")
+	}
+	_, err := os.Stat(filepath.Join(cg, "memory", "memory.limit_in_bytes"))
+	return err == nil
+}

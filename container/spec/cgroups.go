@@ -144,8 +144,8 @@ func (c CgroupCaps) InfoWarnings() []string {
 		add(c.BlkioWriteIOps, "io.max (wiops)")
 		return w
 	}
-	add(c.BlkioWeight, "blkio weight")
-	add(c.BlkioWeightDevice, "blkio weight_device")
+	// No weight warnings on v1, as with dockerd: blkio.weight depends on
+	// the I/O scheduler (CFQ/BFQ), which most hosts do not use.
 	add(c.BlkioReadBps, "blkio throttle.read_bps_device")
 	add(c.BlkioWriteBps, "blkio throttle.write_bps_device")
 	add(c.BlkioReadIOps, "blkio throttle.read_iops_device")
