@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -263,10 +265,17 @@ func TestRegistryReplicas(t *testing.T) {
 	} {
 		t.Run(tc.storage+"-"+tc.mode, func(t *testing.T) {
 			t.Parallel()
-			storage := []string{"--root", t.TempDir()}
+			hook := newEventHook(t)
+			store := fmt.Sprintf(`"root":%q`, t.TempDir())
 			if tc.storage == "s3" {
-				storage = s3Storage(t)
+				store = s3Storage(t)
 			}
+			cfg := filepath.Join(t.TempDir(), "registry.json")
+			if err := os.WriteFile(cfg, fmt.Appendf(nil, `{%s,"notifications":{"endpoints":[{"name":"hook","url":%q,"backoff":"10ms"}]}}`,
+				store, hook.URL), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			storage := []string{"--config", cfg}
 			user, admin := "", ""
 			if tc.mode == "token" {
 				addUsers(t, storage)
@@ -275,6 +284,7 @@ func TestRegistryReplicas(t *testing.T) {
 			rs := startReplicas(t, 3, storage, tc.mode)
 			storm(t, rs, user, admin)
 			checkSpread(t, rs)
+			checkEvents(t, hook)
 			if tc.mode == "token" {
 				checkTokensEverywhere(t, rs)
 			}
@@ -298,11 +308,13 @@ func addUsers(t *testing.T, storage []string) {
 	}
 }
 
+const stormClients, stormImages = 6, 18
+
 // storm pushes and pulls images from concurrent clients through the
 // balancer while another client starts collections on every replica
 // directly; then every replica serves every image.
 func storm(t *testing.T, rs *replicaSet, user, admin string) {
-	const clients, images = 6, 3
+	const clients, images = stormClients, stormImages / stormClients
 	newClient := func(base, u string) *regClient {
 		return &regClient{base: base, user: u, pass: u + "-pw", tokens: map[string]string{}}
 	}
@@ -482,9 +494,9 @@ func runConformance(t *testing.T, lb, admin string) {
 }
 
 // s3Storage starts versitygw (a real S3 server over a directory) on
-// loopback and returns the flags of a registry config using its bucket:
-// the deployment of replicas on several machines.
-func s3Storage(t *testing.T) []string {
+// loopback and returns the registry config's storage field using its
+// bucket: the deployment of replicas on several machines.
+func s3Storage(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("versitygw")
 	if err != nil {
@@ -507,11 +519,65 @@ func s3Storage(t *testing.T) []string {
 		}
 		return err == nil
 	}, bin, "--access", "replicaaccess", "--secret", "replicasecret", "--port", addr, "--quiet", "posix", dir)
-	cfg := fmt.Sprintf(`{"storage":{"s3":{"bucket":"berth","prefix":"registry","endpoint":"http://%s","pathStyle":true,`+
-		`"region":"us-east-1","accessKey":"replicaaccess","secretKey":"replicasecret"}}}`, addr)
-	p := filepath.Join(t.TempDir(), "registry.json")
-	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+	return fmt.Sprintf(`"storage":{"s3":{"bucket":"berth","prefix":"registry","endpoint":"http://%s","pathStyle":true,`+
+		`"region":"us-east-1","accessKey":"replicaaccess","secretKey":"replicasecret"}}`, addr)
+}
+
+// eventHook is a webhook receiver counting the replicas' events by action
+// and kind, and the replicas that sent them.
+type eventHook struct {
+	*httptest.Server
+	mu      sync.Mutex
+	counts  map[string]int // "push manifest", "push blob", "pull manifest", ...
+	sources map[string]bool
+}
+
+func newEventHook(t *testing.T) *eventHook {
+	h := &eventHook{counts: map[string]int{}, sources: map[string]bool{}}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var env struct {
+			Events []struct {
+				Action string
+				Target struct{ MediaType string }
+				Source struct{ InstanceID string }
+			}
+		}
+		if err := json.NewDecoder(r.Body).Decode(&env); err != nil {
+			t.Errorf("event envelope: %v", err)
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, e := range env.Events {
+			kind := "manifest"
+			if e.Target.MediaType == "application/octet-stream" {
+				kind = "blob"
+			}
+			h.counts[e.Action+" "+kind]++
+			h.sources[e.Source.InstanceID] = true
+		}
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// checkEvents: every push and pull of the storm was notified, once, by the
+// replica that served it (so by all three).
+func checkEvents(t *testing.T, h *eventHook) {
+	t.Helper()
+	want := map[string]int{"push blob": stormImages * 3, "push manifest": stormImages, "pull manifest": stormImages * 4}
+	var got map[string]int
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		h.mu.Lock()
+		got = maps.Clone(h.counts)
+		h.mu.Unlock()
+		if maps.Equal(got, want) {
+			break
+		}
 	}
-	return []string{"--config", p}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !maps.Equal(got, want) || len(h.sources) != 3 {
+		t.Fatalf("events %v from %d replicas, want %v from 3", got, len(h.sources), want)
+	}
+	t.Logf("webhook: %v from %d replicas", got, len(h.sources))
 }
