@@ -47,6 +47,17 @@ func (h hostFacts) fill(in *spec.Input) {
 	in.HostRlimits, in.CapLastCap, in.HostBounding = h.rlimits, h.lastCap, h.bounding
 	in.KernelRelease, in.CgroupV2, in.HostCPUs, in.Arch = h.kernel, h.cgroups.V2, h.cpus, runtime.GOARCH
 	in.NoSwapLimit = !h.cgroups.SwapLimit
+	if in.HostConfig != nil {
+		// A record created when the host's cgroups offered more (before a
+		// switch to v2, or by a daemon with another view) may hold limits
+		// this host cannot write; they are dropped from the spec as at
+		// create, on a copy, so the record keeps what was asked for. What
+		// FitResources refuses (--cpus) stays, and the runtime says why.
+		hc := *in.HostConfig
+		if _, err := spec.FitResources(&hc.Resources, h.cgroups); err == nil {
+			in.HostConfig = &hc
+		}
+	}
 	if in.HostConfig != nil && in.HostConfig.Privileged {
 		in.HostDevices = privilegedDevices()
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"berth/errdefs"
@@ -119,6 +120,15 @@ func (e *RuntimeError) classify() {
 	case strings.Contains(m, "cgroups in hybrid mode not supported"):
 		e.Kind = errdefs.ErrFailedPrecondition
 		e.Hint = hybridHint()
+	case strings.Contains(m, "rlim_memlock") && strings.Contains(m, "operation not permitted"):
+		// No spec asks for it: crun raises its own limit to load the eBPF
+		// device filter of a cgroup v2 container.
+		e.Kind = errdefs.ErrFailedPrecondition
+		e.Hint = "on cgroup v2 crun raises RLIMIT_MEMLOCK to load its eBPF device filter, which needs CAP_SYS_RESOURCE " +
+			"or a hard limit (`ulimit -Hl`) high enough; use runc, which does not"
+	case strings.Contains(m, "unknown version specified"):
+		e.Kind = errdefs.ErrFailedPrecondition
+		e.Hint = fmt.Sprintf("%s predates OCI runtime-spec %s, which berth writes: use runc or a newer %s", e.Runtime, specs.Version, e.Runtime)
 	case strings.Contains(m, "rlimit") && strings.Contains(m, "operation not permitted"):
 		e.Kind = errdefs.ErrFailedPrecondition
 		e.Hint = "an rlimit in the spec is above this host's hard limit and the runtime lacks " +

@@ -1,6 +1,12 @@
 package task
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"berth/errdefs"
+)
 
 // TestRuntimeErrorWording pins dockerd's shape of the messages users see
 // when a container's command cannot start (`docker run busybox nope`).
@@ -23,6 +29,19 @@ func TestRuntimeErrorWording(t *testing.T) {
 		re := &RuntimeError{Runtime: "runc", Op: tc.op, ID: "c1", Msg: tc.msg, Hint: tc.hint}
 		if got := re.Error(); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.op, got, tc.want)
+		}
+	}
+}
+
+// TestCrunCgroup2Hints: what crun 1.8 says on a cgroup v2 host where root
+// cannot raise RLIMIT_MEMLOCK, and of a spec newer than it knows.
+func TestCrunCgroup2Hints(t *testing.T) {
+	t.Parallel()
+	for _, msg := range []string{"setrlimit (RLIM_MEMLOCK): Operation not permitted", "unknown version specified"} {
+		re := &RuntimeError{Runtime: "crun", Op: "create", ID: "c1", Msg: msg}
+		re.classify()
+		if !errors.Is(re, errdefs.ErrFailedPrecondition) || !strings.Contains(re.Hint, "use runc") {
+			t.Errorf("%q: kind %v, hint %q", msg, re.Kind, re.Hint)
 		}
 	}
 }
