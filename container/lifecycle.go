@@ -290,7 +290,9 @@ func (s *Service) ContainerRemove(ctx context.Context, name string, opts RemoveO
 	case (st == StatusRunning || st == StatusRestarting) && !opts.Force:
 		return errdefs.Errorf(errdefs.ErrConflict, "You cannot remove a running container %s. Stop the container before attempting removal or force remove", e.rec.ID)
 	}
-	if opts.Force {
+	// An exited container has nothing to stop (and stop's record update
+	// would be one more commit for a record about to go).
+	if opts.Force && (st == StatusRunning || st == StatusPaused || st == StatusRestarting) {
 		zero := 0
 		if err := s.stop(ctx, e, StopOptions{Signal: "KILL", Timeout: &zero}); err != nil && !errdefs.IsNotModified(err) {
 			return err
@@ -320,7 +322,6 @@ func (s *Service) remove(ctx context.Context, e *entry) error {
 		e.rec.State.Status = StatusDead
 		return err
 	}
-	s.teardown(ctx, &e.rec)
 	mount.UnmountAll(s.rootfs(e.rec.ID))
 	// --rm takes the anonymous volumes along, however the removal came.
 	s.detachMounts(ctx, &e.rec, e.rec.HostConfig.AutoRemove)
@@ -329,6 +330,8 @@ func (s *Service) remove(ctx context.Context, e *entry) error {
 	}
 	os.RemoveAll(s.containerDir(e.rec.ID))
 	os.RemoveAll(s.shimDir(e.rec.ID))
+	// Last: the network's teardown may still be running since the exit.
+	s.teardown(ctx, &e.rec)
 	s.release(e)
 	s.publish(&e.rec, eventtypes.ActionDestroy, nil)
 	close(e.removed)

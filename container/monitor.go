@@ -44,12 +44,21 @@ func (s *Service) handleExit(e *entry, shim *task.Shim, st task.ExitStatus) {
 	if rec.State.OOMKilled = s.oomKilled(rec); rec.State.OOMKilled {
 		s.publish(rec, eventtypes.ActionOOM, nil)
 	}
-	shim.Delete(ctx, true)
-	os.RemoveAll(shim.StateDir())
-	e.shim = nil
-	s.teardown(ctx, rec)
+	// The runtime's delete, the network's teardown and the unmounts touch
+	// nothing of each other's: they run side by side. The network may
+	// still be going when the exit is reported; its addresses stay taken
+	// until it is gone, and a start or removal waits for it.
+	shimGone := make(chan struct{})
+	go func() {
+		defer close(shimGone)
+		shim.Delete(ctx, true)
+		os.RemoveAll(shim.StateDir())
+	}()
+	s.teardownAsync(ctx, rec)
 	s.deactivateMounts(ctx, rec)
 	mount.UnmountAll(s.rootfs(rec.ID))
+	<-shimGone
+	e.shim = nil
 	ranFor := st.FinishedAt.Sub(rec.State.StartedAt)
 	rec.State.Pid, rec.State.ExitCode, rec.State.FinishedAt = 0, st.Code, st.FinishedAt
 	if rec.State.Status != StatusRemoving {
@@ -60,10 +69,14 @@ func (s *Service) handleExit(e *entry, shim *task.Shim, st task.ExitStatus) {
 	if restart {
 		rec.State.Status = StatusRestarting
 	}
-	s.save(e)
+	autoRemove := rec.HostConfig.AutoRemove && rec.State.Status == StatusExited
+	if !autoRemove {
+		// An auto-removed container's record goes next; should the daemon
+		// die first, Restore finds it exited and removes it.
+		s.save(e)
+	}
 	close(e.exited)
 	e.exited = make(chan struct{})
-	autoRemove := rec.HostConfig.AutoRemove && rec.State.Status == StatusExited
 	if restart {
 		s.scheduleRestart(e, restartDelay(rec.State.RestartCount, ranFor))
 	}

@@ -128,6 +128,21 @@ func (s *Service) teardown(ctx context.Context, rec *Record) {
 	rec.Network = nil
 }
 
+// teardownAsync starts releasing the container's networking and returns
+// at once; a later teardown, or a start's Setup, waits for it to end.
+func (s *Service) teardownAsync(ctx context.Context, rec *Record) {
+	if s.opts.Network == nil {
+		return
+	}
+	id := rec.ID
+	rec.Network = nil
+	go func() {
+		if err := s.opts.Network.Teardown(context.WithoutCancel(ctx), id); err != nil {
+			s.log.Warn("network teardown", "container", id, "err", err)
+		}
+	}()
+}
+
 // NetworkConnect attaches a container to a network: at once when it runs,
 // at its next start otherwise (as Docker records it in the config).
 func (s *Service) NetworkConnect(ctx context.Context, ref, name string, cfg *nettypes.EndpointSettings) error {

@@ -35,6 +35,7 @@ func (s *Service) Restore(ctx context.Context) {
 			mount.UnmountAll(s.rootfs(e.rec.ID))
 		}
 	}
+	s.removeExitedAutoRemove(ctx)
 	if s.opts.Network != nil {
 		var live []string
 		for _, e := range s.all() {
@@ -50,6 +51,25 @@ func (s *Service) Restore(ctx context.Context) {
 	}
 	for _, e := range s.all() {
 		s.restartOnBoot(ctx, e)
+	}
+}
+
+// removeExitedAutoRemove finishes the --rm of containers that exited while
+// the daemon was down, as dockerd does at restore. It also keeps a layer
+// that was mounted volatile (see volatileMounts) from being mounted again
+// after the host crashed.
+func (s *Service) removeExitedAutoRemove(ctx context.Context) {
+	for _, e := range s.all() {
+		e.mu.Lock()
+		rm := e.rec.HostConfig.AutoRemove && e.rec.State.HasBeenStarted && e.rec.State.Status == StatusExited
+		id := e.rec.ID
+		e.mu.Unlock()
+		if !rm {
+			continue
+		}
+		if err := s.ContainerRemove(ctx, id, RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			s.log.Warn("auto-remove at restore", "container", id, "err", err)
+		}
 	}
 }
 

@@ -77,22 +77,25 @@ func (s *Service) start(ctx context.Context, e *entry) (err error) {
 			s.save(e)
 		}
 	}()
+	// The shim starts up while the rootfs, network and bundle are made.
+	pending, err := s.launchShim(ctx, rec)
+	if err != nil {
+		return err
+	}
+	created := false
+	defer func() {
+		if !created {
+			pending.Abort()
+		}
+	}()
 	if err := s.mountRootfs(ctx, rec); err != nil {
 		return err
 	}
-	bundle, err := s.writeBundle(ctx, rec)
-	if err != nil {
+	if _, err := s.writeBundle(ctx, rec); err != nil {
 		return err
 	}
-	rt, err := s.runtime(rec.Runtime)
-	if err != nil {
-		return err
-	}
-	os.RemoveAll(s.shimDir(rec.ID))
-	shim, err := task.StartShim(ctx, task.ShimOptions{
-		Binary: s.opts.Binary, ID: rec.ID, Bundle: bundle, StateDir: s.shimDir(rec.ID), Runtime: rt,
-		Tty: rec.Config.Tty, Stdin: rec.Config.OpenStdin, Log: s.logConfig(rec),
-	})
+	created = true
+	shim, err := pending.Create(ctx)
 	if err != nil {
 		return err
 	}
@@ -118,6 +121,20 @@ func (s *Service) start(ctx context.Context, e *entry) (err error) {
 	return nil
 }
 
+// launchShim starts the shim of a new run, to be told to create the
+// container once its bundle (the container's directory) is written.
+func (s *Service) launchShim(ctx context.Context, rec *Record) (*task.PendingShim, error) {
+	rt, err := s.runtime(rec.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	os.RemoveAll(s.shimDir(rec.ID))
+	return task.LaunchShim(ctx, task.ShimOptions{
+		Binary: s.opts.Binary, ID: rec.ID, Bundle: s.containerDir(rec.ID), StateDir: s.shimDir(rec.ID), Runtime: rt,
+		Tty: rec.Config.Tty, Stdin: rec.Config.OpenStdin, Log: s.logConfig(rec),
+	})
+}
+
 // mountRootfs mounts the writable layer at <container>/rootfs and makes the
 // working directory exist, owned by the container's user.
 func (s *Service) mountRootfs(ctx context.Context, rec *Record) error {
@@ -129,6 +146,14 @@ func (s *Service) mountRootfs(ctx context.Context, rec *Record) error {
 	mounts, err := s.opts.Snapshotter.Mounts(ctx, rec.Snapshot)
 	if err != nil {
 		return fmt.Errorf("container %s: rootfs: %w", rec.ID, err)
+	}
+	if rec.HostConfig.AutoRemove {
+		// Without the option (a kernel before 5.10) the layer is merely
+		// synced at exit.
+		if err := mount.All(volatileMounts(mounts), rootfs); err == nil {
+			return nil
+		}
+		mount.UnmountAll(rootfs)
 	}
 	if err := mount.All(mounts, rootfs); err != nil {
 		return fmt.Errorf("container %s: mount rootfs: %w", rec.ID, err)
@@ -248,6 +273,9 @@ func (s *Service) logConfig(rec *Record) task.LogConfig {
 	return cfg
 }
 
+// writeFileAtomic replaces path by temp file and rename, without fsync:
+// it writes files regenerated at every start (the bundle's config.json),
+// which a host crash makes moot.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
@@ -255,9 +283,8 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	_, werr := f.Write(data)
-	serr := f.Sync()
 	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
+	if err := errors.Join(werr, cerr); err != nil {
 		os.Remove(tmp)
 		return err
 	}

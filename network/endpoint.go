@@ -88,7 +88,7 @@ func (s *Service) allocateIP(n *networkRecord, static netip.Addr) (netip.Addr, e
 
 func (s *Service) addressesInUse(networkID string) map[netip.Addr]bool {
 	taken := map[netip.Addr]bool{}
-	for _, sb := range s.sandboxes {
+	for _, sb := range s.holders() {
 		for _, ep := range sb.Endpoints {
 			if ep.NetworkID == networkID && ep.IP.IsValid() {
 				taken[ep.IP] = true

@@ -257,6 +257,9 @@ func (s *Service) rewriteFiles(sb *sandboxRecord, dnsBefore bool) error {
 	return nil
 }
 
+// writeAtomic replaces path by temp file and rename. There is no fsync:
+// the files are written again at every start, so a host crash that loses
+// them loses nothing.
 func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -268,11 +271,6 @@ func writeAtomic(path string, data []byte) error {
 		return err
 	}
 	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
 		return err

@@ -235,6 +235,9 @@ func (s *Service) assignSubnet(n *networkRecord, cfg *network.IPAM) error {
 func (s *Service) NetworkRemove(ctx context.Context, ref string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.awaitReleases(ctx); err != nil {
+		return err
+	}
 	n, err := s.lookup(ref)
 	if err != nil {
 		return err
@@ -273,6 +276,9 @@ func (s *Service) NetworksPrune(ctx context.Context, filters map[string][]string
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.awaitReleases(ctx); err != nil {
+		return network.PruneReport{}, err
+	}
 	report := network.PruneReport{NetworksDeleted: []string{}}
 	for _, n := range s.sortedNetworks() {
 		if n.predefined() || s.endpointCount(n.ID) > 0 || !match(n) {

@@ -2,7 +2,6 @@ package network
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -74,6 +73,10 @@ func (s *Service) Setup(ctx context.Context, req SandboxRequest) (*Sandbox, erro
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A restart of the same container reuses its namespace path.
+	if err := s.awaitRelease(ctx, req.ContainerID); err != nil {
+		return nil, err
+	}
 	if sb := s.sandboxes[req.ContainerID]; sb != nil {
 		return s.view(sb), nil
 	}
@@ -111,37 +114,14 @@ func (s *Service) Sandbox(ctx context.Context, containerID string) (*Sandbox, er
 	return s.view(sb), nil
 }
 
-// Teardown removes a container's sandbox: its veths, rules, namespace and
-// addresses. A container without one is not an error.
-func (s *Service) Teardown(ctx context.Context, containerID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sb := s.sandboxes[containerID]
-	if sb == nil {
-		return nil
-	}
-	err := s.teardownLocked(sb)
-	s.refreshDNS()
-	return err
-}
-
 // teardownLocked undoes a sandbox. The record goes only when every kernel
 // object is gone, so a failed teardown can be retried and the addresses
 // are not handed out while still configured.
 func (s *Service) teardownLocked(sb *sandboxRecord) error {
 	s.stopDNS(sb.ContainerID)
 	s.releasePorts(sb.ContainerID)
-	var errs []error
-	for _, ep := range sb.Endpoints {
-		if ep.HostVeth != "" {
-			errs = append(errs, bridge.Detach(s.host, ep.HostVeth))
-		}
-	}
-	if sb.owned() {
-		errs = append(errs, nsenter.Remove(sb.NetnsPath))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("tear down network of %s: %w", sb.ContainerID, err)
+	if err := s.removeKernelObjects(sb); err != nil {
+		return err
 	}
 	if err := s.deleteSandbox(sb.ContainerID); err != nil {
 		return err

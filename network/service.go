@@ -31,7 +31,8 @@ import (
 )
 
 // Service owns berth's networks and the containers' network sandboxes. Its
-// methods are safe for concurrent use; kernel changes are serialised.
+// methods are safe for concurrent use; kernel changes are serialised, except
+// the deletion of a torn-down sandbox's veths and namespace (see Teardown).
 type Service struct {
 	opts  Options
 	log   *slog.Logger
@@ -45,6 +46,12 @@ type Service struct {
 	mu        sync.RWMutex
 	networks  map[string]*networkRecord
 	sandboxes map[string]*sandboxRecord
+	// releasing are the sandboxes Teardown is deleting the kernel objects
+	// of, by container id.
+	releasing map[string]*release
+	// releaseHook, when set (by tests), runs in Teardown between a
+	// sandbox's release and the deletion of its kernel objects.
+	releaseHook func(containerID string)
 	// reserved holds the sockets bound on each sandbox's published host
 	// ports.
 	reserved map[string][]*os.File
@@ -73,7 +80,7 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		return nil, fmt.Errorf("network service: %w", err)
 	}
 	s := &Service{opts: opts, log: opts.Logger, db: opts.DB, pools: pools,
-		reserved: map[string][]*os.File{}, dns: map[string]*dns.Server{}}
+		reserved: map[string][]*os.File{}, dns: map[string]*dns.Server{}, releasing: map[string]*release{}}
 	defer func() {
 		if err != nil {
 			s.stopServing()
@@ -166,6 +173,8 @@ func (s *Service) closeHandles() {
 func (s *Service) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Teardowns under way finish first: the daemon leaves no veth behind.
+	_ = s.awaitReleases(context.Background())
 	var errs []error
 	s.stopServing()
 	if !slices.ContainsFunc(slices.Collect(maps.Values(s.sandboxes)), func(sb *sandboxRecord) bool { return sb.Mode == "bridge" }) {

@@ -62,6 +62,28 @@ type Shim struct {
 // container exists (created, not started). The shim runs in its own
 // session; the caller's process only reaps it when it exits.
 func StartShim(ctx context.Context, opts ShimOptions) (*Shim, error) {
+	p, err := LaunchShim(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.Create(ctx)
+}
+
+// PendingShim is a shim process that has started but waits for Create
+// before it touches anything. Launching it early lets the process start-up
+// (exec, runtime and package initialisation: several milliseconds) overlap
+// the caller's own preparation of the bundle.
+type PendingShim struct {
+	opts   ShimOptions
+	cmd    *exec.Cmd
+	goW    *os.File // closed without a word: the shim exits
+	readyR *os.File
+	logf   string
+}
+
+// LaunchShim starts a shim for opts without letting it create the
+// container: call Create once the bundle is complete, or Abort.
+func LaunchShim(ctx context.Context, opts ShimOptions) (*PendingShim, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("shim %s: state dir: %w", opts.ID, err)
 	}
@@ -74,24 +96,40 @@ func StartShim(ctx context.Context, opts ShimOptions) (*Shim, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shim %s: ready pipe: %w", opts.ID, err)
 	}
-	defer readyR.Close()
-	cmd := exec.Command(opts.Binary, opts.args()...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.ExtraFiles = []*os.File{readyW}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
-	readyW.Close()
+	defer readyW.Close()
+	goR, goW, err := os.Pipe()
 	if err != nil {
+		readyR.Close()
+		return nil, fmt.Errorf("shim %s: go pipe: %w", opts.ID, err)
+	}
+	defer goR.Close()
+	cmd := exec.Command(opts.Binary, append(opts.args(), "--go-fd", "4")...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{readyW, goR}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		readyR.Close()
+		goW.Close()
 		return nil, fmt.Errorf("shim %s: start: %w", opts.ID, err)
 	}
 	go func() { _ = cmd.Wait() }()
+	return &PendingShim{opts: opts, cmd: cmd, goW: goW, readyR: readyR, logf: logf.Name()}, nil
+}
 
+// Create lets the shim create the container and returns once it exists.
+func (p *PendingShim) Create(ctx context.Context) (*Shim, error) {
+	defer p.readyR.Close()
+	_, werr := p.goW.Write([]byte(goWord))
+	p.goW.Close()
+	if werr != nil {
+		return nil, fmt.Errorf("shim %s: %w: %v (see %s)", p.opts.ID, errdefs.ErrUnavailable, werr, p.logf)
+	}
 	got := make(chan response, 1)
 	go func() {
 		var resp response
-		if err := json.NewDecoder(readyR).Decode(&resp); err != nil {
+		if err := json.NewDecoder(p.readyR).Decode(&resp); err != nil {
 			resp.Error = toWire(fmt.Errorf("shim %s exited before reporting: %w (see %s)",
-				opts.ID, errdefs.ErrUnavailable, logf.Name()))
+				p.opts.ID, errdefs.ErrUnavailable, p.logf))
 		}
 		got <- resp
 	}()
@@ -100,16 +138,23 @@ func StartShim(ctx context.Context, opts ShimOptions) (*Shim, error) {
 		if resp.Error != nil {
 			return nil, fromWire(resp.Error)
 		}
-		return &Shim{stateDir: opts.StateDir, pid: cmd.Process.Pid, initPid: resp.Pid}, nil
+		return &Shim{stateDir: p.opts.StateDir, pid: p.cmd.Process.Pid, initPid: resp.Pid}, nil
 	case <-ctx.Done():
 		// Undo what the shim may have created: it would otherwise run on
 		// with nobody knowing its container.
-		_ = cmd.Process.Kill()
+		_ = p.cmd.Process.Kill()
 		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = opts.Runtime.Delete(dctx, opts.ID, true)
-		return nil, fmt.Errorf("shim %s: %w", opts.ID, ctx.Err())
+		_ = p.opts.Runtime.Delete(dctx, p.opts.ID, true)
+		return nil, fmt.Errorf("shim %s: %w", p.opts.ID, ctx.Err())
 	}
+}
+
+// Abort ends a shim that was never told to create: it exits having done
+// nothing.
+func (p *PendingShim) Abort() {
+	p.goW.Close()
+	p.readyR.Close()
 }
 
 // Connect returns a handle on the shim serving stateDir, for a daemon that

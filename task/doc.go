@@ -38,8 +38,9 @@
 //	shim.log       the shim's own stderr (slog text)
 //	init.pid       the init's host pid, written by the runtime
 //	exit.json      {"pid","exitCode","signal","finishedAt"}: written once
-//	               the init exited and its output drained, by temp file,
-//	               fsync, rename and directory fsync; ReadExit reads it
+//	               the init exited and its output drained, by temp file
+//	               and rename (no fsync: runtime state, moot after a host
+//	               crash); ReadExit reads it
 //	console.sock   transient: receives the init's pty master
 //	c<n>.sock, exec-<n>.pid   transient, per exec
 //

@@ -52,6 +52,10 @@ const (
 	shimLog    = "shim.log"
 )
 
+// goWord, written on the shim's --go-fd, lets a launched shim create the
+// container; end of file instead means it is not wanted.
+const goWord = "create\n"
+
 type request struct {
 	Op         string         `json:"op"`
 	Signal     int            `json:"signal,omitempty"`

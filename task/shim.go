@@ -29,7 +29,7 @@ type shimConfig struct {
 	runtime, runtimeRoot string
 	tty, stdin           bool
 	log                  LogConfig
-	readyFD              int
+	readyFD, goFD        int
 }
 
 // ShimMain runs `berth shim` and returns its exit status. The daemon starts
@@ -48,6 +48,7 @@ type shimConfig struct {
 //	--log-max-size BYTES    rotate the log at this size (0: never)
 //	--log-max-file N        log files kept when rotating (default 3)
 //	--ready-fd FD           write one JSON line (init pid or error) here once created
+//	--go-fd FD              wait for "create" on FD before creating (EOF: exit 1)
 //
 // Exit status: 0 after a delete, 1 when the container could not be created
 // or served, 2 for bad arguments.
@@ -66,6 +67,9 @@ func ShimMain(args []string) int {
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("id", cfg.id)
+	if cfg.goFD > 0 && !awaitGo(cfg.goFD) {
+		return 1 // launched ahead, then not wanted: nothing was made
+	}
 	s := newShim(cfg, log)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	err = s.create(ctx)
@@ -80,6 +84,14 @@ func ShimMain(args []string) int {
 	s.reportReady(nil)
 	s.serve()
 	return 0
+}
+
+// awaitGo blocks until the launcher says create (true) or goes away.
+func awaitGo(fd int) bool {
+	f := os.NewFile(uintptr(fd), "go")
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, int64(len(goWord))))
+	return string(b) == goWord
 }
 
 func parseShimArgs(args []string) (shimConfig, error) {
@@ -97,6 +109,7 @@ func parseShimArgs(args []string) (shimConfig, error) {
 	fs.Int64Var(&c.log.MaxSize, "log-max-size", 0, "")
 	fs.IntVar(&c.log.MaxFiles, "log-max-file", DefaultLogMaxFiles, "")
 	fs.IntVar(&c.readyFD, "ready-fd", 0, "")
+	fs.IntVar(&c.goFD, "go-fd", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("arguments: %w: %v", errdefs.ErrInvalidArgument, err)
 	}
