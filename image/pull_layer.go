@@ -59,9 +59,10 @@ func (j *layerJob) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := j.measure(ctx, &u); err != nil {
+	if err := j.seal(ctx, &u); err != nil {
 		return err
 	}
+	j.times.mark(&j.times.sealed)
 	if j.parent != nil {
 		if err := j.parent.wait(ctx); err != nil {
 			return fmt.Errorf("layer %s: parent layer failed: %w", shortID(j.spec.desc.Digest), err)

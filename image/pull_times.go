@@ -13,6 +13,7 @@ type layerTimes struct {
 	start      time.Time
 	slot       time.Time // holds a download slot
 	downloaded time.Time // blob verified (and extracted, when streamed)
+	sealed     time.Time // detached diff synced and measured
 	parent     time.Time // parent layer recorded
 	extracted  time.Time
 	committed  time.Time // snapshot committed (data durable)
@@ -33,7 +34,7 @@ func (j *layerJob) logTimes(ctx context.Context) {
 	j.s.log.LogAttrs(ctx, slog.LevelDebug, "layer pull stages (ms from job start, -1 not reached)",
 		slog.String("layer", shortID(j.spec.desc.Digest)), slog.Int64("size", j.spec.desc.Size),
 		slog.Time("start", t.start), slog.Bool("streamed", t.streamed),
-		slog.Int64("slot", ms(t.slot)), slog.Int64("downloaded", ms(t.downloaded)),
+		slog.Int64("slot", ms(t.slot)), slog.Int64("downloaded", ms(t.downloaded)), slog.Int64("sealed", ms(t.sealed)),
 		slog.Int64("parent", ms(t.parent)), slog.Int64("extracted", ms(t.extracted)),
 		slog.Int64("committed", ms(t.committed)), slog.Int64("recorded", ms(t.recorded)))
 }

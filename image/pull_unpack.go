@@ -23,6 +23,8 @@ type diffPreparer interface {
 	// CommitDiff makes dir the committed snapshot name on parent,
 	// through the Active snapshot key.
 	CommitDiff(ctx context.Context, dir, key, name, parent string) error
+	// SyncDiff makes dir durable ahead of CommitDiff.
+	SyncDiff(ctx context.Context, dir string) error
 	// DiffUsage is the Usage dir will have once committed.
 	DiffUsage(ctx context.Context, dir string) (snapshot.Usage, error)
 	DiscardDiff(dir string) error
@@ -73,12 +75,16 @@ func (j *layerJob) unpackTarget(ctx context.Context) (unpacked, func(context.Con
 	}, nil
 }
 
-// measure records the usage of a detached diff, so that it is not
-// measured after the commit, on the chain every layer above waits for.
-func (j *layerJob) measure(ctx context.Context, u *unpacked) error {
+// seal makes a detached diff durable and measures it while the layer
+// waits for its parent, so that neither happens after the parent's
+// commit, on the chain every layer above waits for.
+func (j *layerJob) seal(ctx context.Context, u *unpacked) error {
 	dp, ok := j.s.sn.(diffPreparer)
 	if u.dir == "" || !ok {
 		return nil
+	}
+	if err := dp.SyncDiff(ctx, u.dir); err != nil {
+		return fmt.Errorf("layer %s: %w", shortID(j.spec.desc.Digest), err)
 	}
 	usage, err := dp.DiffUsage(ctx, u.dir)
 	if err != nil {

@@ -18,8 +18,11 @@ import (
 // and attached to the parent only when it is committed:
 //
 //	PrepareDiff          staging/<tmp>/fs, work    no record; the caller writes fs
-//	CommitDiff           sync, rename to snapshots/<id>, record Active on
-//	                     parent, commit under its name
+//	SyncDiff (optional)  make it durable now, while the parent is still
+//	                     on its way; the caller writes nothing more
+//	CommitDiff           sync (unless SyncDiff did), rename to
+//	                     snapshots/<id>, record Active on parent, commit
+//	                     under its name
 //	DiscardDiff          remove the staged directory
 //
 // A crash before CommitDiff's rename leaves a staged directory, which New
@@ -76,8 +79,10 @@ func (s *Snapshotter) CommitDiff(ctx context.Context, dir, key, name, parent str
 	if err != nil {
 		return err
 	}
-	if err := s.syncTree(ctx, dir, staged); err != nil {
-		return fmt.Errorf("sync detached diff for %s: %w", name, err)
+	if !s.takeSynced(staged) {
+		if err := s.syncTree(ctx, dir, staged); err != nil {
+			return fmt.Errorf("sync detached diff for %s: %w", name, err)
+		}
 	}
 	if err := s.dirs.Publish(staged, id); err != nil {
 		return err
@@ -92,6 +97,33 @@ func (s *Snapshotter) CommitDiff(ctx context.Context, dir, key, name, parent str
 		return errors.Join(err, s.dirs.Discard(id))
 	}
 	return nil
+}
+
+// SyncDiff makes dir durable before CommitDiff, which then skips its
+// sync: a pull syncs each layer as soon as it is unpacked, in parallel,
+// instead of one after the other as the layers are committed in order.
+// The caller must not change dir afterwards.
+func (s *Snapshotter) SyncDiff(ctx context.Context, dir string) error {
+	staged, err := s.stagedOf(dir)
+	if err != nil {
+		return err
+	}
+	if err := s.syncTree(ctx, dir, staged); err != nil {
+		return fmt.Errorf("sync detached diff: %w", err)
+	}
+	s.mu.Lock()
+	s.synced[staged] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// takeSynced reports whether SyncDiff made staged durable, and forgets it.
+func (s *Snapshotter) takeSynced(staged string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ok := s.synced[staged]
+	delete(s.synced, staged)
+	return ok
 }
 
 // DiffUsage is what Usage will report for dir once it is committed: a
@@ -110,6 +142,7 @@ func (s *Snapshotter) DiscardDiff(dir string) error {
 	if err != nil {
 		return err
 	}
+	s.takeSynced(staged)
 	return s.dirs.DiscardStaged(staged)
 }
 

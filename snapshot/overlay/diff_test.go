@@ -20,6 +20,15 @@ import (
 func TestDetachedDiff(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
+	for _, presync := range []bool{false, true} {
+		t.Run(map[bool]string{false: "synced-by-commit", true: "presynced"}[presync], func(t *testing.T) {
+			t.Parallel()
+			testDetachedDiff(t, presync)
+		})
+	}
+}
+
+func testDetachedDiff(t *testing.T, presync bool) {
 	ctx := context.Background()
 	s, err := New(ctx, t.TempDir(), openDB(t))
 	if err != nil {
@@ -46,11 +55,19 @@ func TestDetachedDiff(t *testing.T) {
 	if err := s.Commit(ctx, "base", "base-a"); err != nil {
 		t.Fatal(err)
 	}
+	if presync {
+		if err := s.SyncDiff(ctx, dir); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := s.CommitDiff(ctx, dir, "child-a", "child", "base"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("staged directory after commit: %v", err)
+	}
+	if s.takeSynced(filepath.Dir(dir)) {
+		t.Error("CommitDiff kept the SyncDiff mark")
 	}
 	info, err := s.Stat(ctx, "child")
 	if err != nil || info.Kind != snapshot.KindCommitted || info.Parent != "base" {

@@ -46,6 +46,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"go.etcd.io/bbolt"
 
@@ -71,6 +72,9 @@ type Snapshotter struct {
 	dirs      *storage.Dirs
 	ms        *storage.MetaStore
 	backingFS string
+
+	mu     sync.Mutex
+	synced map[string]bool // staged detached diffs SyncDiff made durable
 }
 
 var (
@@ -105,7 +109,7 @@ func New(ctx context.Context, root string, db *bbolt.DB) (*Snapshotter, error) {
 	if err := dirs.Cleanup(ctx, ids); err != nil {
 		return nil, err
 	}
-	return &Snapshotter{root: filepath.Clean(root), dirs: dirs, ms: ms, backingFS: fsName}, nil
+	return &Snapshotter{root: filepath.Clean(root), dirs: dirs, ms: ms, backingFS: fsName, synced: map[string]bool{}}, nil
 }
 
 // checkSupport mounts a two-layer overlay with upperdir in root's staging
