@@ -37,7 +37,13 @@ func (q *queue) signal() {
 // push appends ev, or drops it when the queue is full or closed.
 func (q *queue) push(ev Event) {
 	q.mu.Lock()
-	if q.closed || len(q.events) >= q.size {
+	if q.closed {
+		// A request finishing during shutdown: nothing will send it.
+		q.dropped++
+		q.mu.Unlock()
+		return
+	}
+	if len(q.events) >= q.size {
 		q.dropped++
 		q.episode++
 		first := !q.dropping
