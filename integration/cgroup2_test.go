@@ -208,6 +208,7 @@ func TestCgroup2Lifecycle(t *testing.T) {
 
 	checkCgroup2StartFailure(t, d, cg)
 	checkCgroup2Limits(t, d, cg, ctrl)
+	checkCgroup2DockerCLI(t, d, ctrl)
 	if out := d.must("ps", "-aq"); strings.TrimSpace(out) != "" {
 		t.Errorf("containers left: %q", out)
 	}
@@ -326,6 +327,25 @@ func checkCgroup2Stats(t *testing.T, d *daemon, ctrl v2Controllers) {
 	row := d.must("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "ticker")
 	if f := strings.Fields(row); len(f) < 2 || f[0] != "ticker" || f[len(f)-1] == "0" {
 		t.Errorf("stats --no-stream: %q", row)
+	}
+}
+
+// checkCgroup2DockerCLI runs the stock docker CLI against the daemon on
+// the v2 view: it prints the create warnings and the start failure as it
+// does for dockerd.
+func checkCgroup2DockerCLI(t *testing.T, d *daemon, ctrl v2Controllers) {
+	t.Helper()
+	if _, err := exec.LookPath("docker"); err != nil {
+		return
+	}
+	r := d.docker("run", "--rm", "--memory", "64m", "busybox", "cat", "/proc/self/cgroup")
+	const w = "WARNING: Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.\n"
+	if r.Code != 0 || !strings.Contains(r.Stdout, "0::/\n") || strings.Contains(r.Stderr, w) == ctrl["memory"] {
+		t.Errorf("docker run --memory with memory controller=%v: %s", ctrl["memory"], r)
+	}
+	r = d.docker("run", "--rm", "busybox", "nope")
+	if r.Code != 127 || !strings.HasPrefix(r.Stderr, "docker: Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: ") {
+		t.Errorf("docker run of a missing command: %s", r)
 	}
 }
 
