@@ -52,6 +52,13 @@ func (p policy) Authorize(r *http.Request, want []auth.Access) error {
 	return nil
 }
 
+// Identity names the session's user, the actor of events the in-process
+// API server reports (auth.Identifier).
+func (p policy) Identity(r *http.Request) string {
+	user, _ := r.Context().Value(userKey{}).(string)
+	return user
+}
+
 // may reports whether user may perform action on repository name.
 func (u *UI) may(ctx context.Context, user, name, action string) (bool, error) {
 	if u.open {

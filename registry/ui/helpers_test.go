@@ -28,7 +28,7 @@ const xss = `<script>alert("x")</script><img src=x onerror=alert(1)>`
 // site is a registry (/v2/ with Basic auth, or open) and its UI over one
 // real filesystem storage, served on loopback.
 type site struct {
-	t        *testing.T
+	t        testing.TB
 	d        storage.Driver
 	accounts *auth.Accounts
 	ui       *UI
@@ -36,17 +36,17 @@ type site struct {
 	seed     http.Handler // the API without auth, to push fixtures
 }
 
-func newSite(t *testing.T, open bool) *site {
+func newSite(t testing.TB, open bool, opts ...func(*Options)) *site {
 	t.Helper()
 	d, err := fs.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newSiteOn(t, d, open)
+	return newSiteOn(t, d, open, opts...)
 }
 
 // newSiteOn serves another registry process's view of the same storage.
-func newSiteOn(t *testing.T, d storage.Driver, open bool) *site {
+func newSiteOn(t testing.TB, d storage.Driver, open bool, opts ...func(*Options)) *site {
 	t.Helper()
 	s := &site{t: t, d: d, accounts: auth.NewAccounts(d), seed: server.New(server.Options{Storage: d})}
 	var authz auth.Authorizer
@@ -54,7 +54,11 @@ func newSiteOn(t *testing.T, d storage.Driver, open bool) *site {
 		authz = &auth.Basic{Accounts: s.accounts, Realm: "test"}
 	}
 	var err error
-	s.ui, err = New(t.Context(), Options{Storage: d, Accounts: s.accounts, Open: open})
+	o := Options{Storage: d, Accounts: s.accounts, Open: open}
+	for _, f := range opts {
+		f(&o)
+	}
+	s.ui, err = New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +199,7 @@ func (s *site) pushArtifact(repo, ref, artifactType string, subject *ocispec.Des
 // browser is an HTTP client with a cookie jar that does not follow
 // redirects, like a browser whose every step the test checks.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	c    *http.Client
 	base string
 	host string // Host header override

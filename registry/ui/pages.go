@@ -8,11 +8,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 
 	"berth/registry/auth"
 	"berth/registry/server"
+	"berth/registry/storage"
 )
 
 // The distribution spec's grammar, checked before a name or tag goes into
@@ -64,11 +68,11 @@ func pageOf(all []string, n int, last string) ([]string, string) {
 // catalog filtered by the policy, so nobody learns of a repository they
 // could not pull.
 func (u *UI) visibleRepos(ctx context.Context, user string) ([]string, error) {
-	all, err := server.Repositories(ctx, u.d)
+	all, err := u.catalog.get(ctx, u.d)
 	if err != nil {
 		return nil, err
 	}
-	out := all[:0]
+	var out []string
 	for _, name := range all {
 		ok, err := u.may(ctx, user, name, auth.ActionPull)
 		if err != nil {
@@ -79,6 +83,41 @@ func (u *UI) visibleRepos(ctx context.Context, user string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// catalogCache shares one walk of the repositories among the pages of the
+// next few seconds, and among concurrent requests.
+type catalogCache struct {
+	ttl    time.Duration
+	flight singleflight.Group
+	mu     sync.Mutex
+	names  []string // sorted; never modified once stored
+	at     time.Time
+}
+
+func (c *catalogCache) get(ctx context.Context, d storage.Driver) ([]string, error) {
+	c.mu.Lock()
+	names, fresh := c.names, time.Since(c.at) < c.ttl
+	c.mu.Unlock()
+	if fresh {
+		return names, nil
+	}
+	v, err, _ := c.flight.Do("", func() (any, error) {
+		// Not the first caller's context: its cancellation must not fail
+		// the others waiting on the same walk.
+		names, err := server.Repositories(context.WithoutCancel(ctx), d)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.names, c.at = names, time.Now()
+		c.mu.Unlock()
+		return names, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]string), nil
 }
 
 func namespaceOf(repo string) string {

@@ -148,3 +148,25 @@ func TestOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestCatalogCache: the repository list is reused for CatalogTTL, then
+// read again.
+func TestCatalogCache(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, true, func(o *Options) { o.CatalogTTL = 300 * time.Millisecond })
+	s.pushImage("old/one", "v1", "amd64")
+	b := s.browser()
+	listed := time.Now()
+	b.get("/ui/").want(t, "before", 200, []string{`href="/ui/ns/old"`}, []string{`href="/ui/ns/new"`})
+	s.pushImage("new/two", "v1", "amd64")
+	p := b.get("/ui/")
+	// Only when the machine was quick enough to be still within the TTL.
+	if time.Since(listed) < 250*time.Millisecond && strings.Contains(p.body, `href="/ui/ns/new"`) {
+		t.Error("repository list read again within the TTL")
+	}
+	time.Sleep(350 * time.Millisecond)
+	b.get("/ui/").want(t, "after the TTL", 200, []string{`href="/ui/ns/new"`, `href="/ui/ns/old"`}, nil)
+	// A repository's own pages never wait for the list.
+	s.pushImage("newer/three", "v1", "amd64")
+	b.get("/ui/repo/newer/three").want(t, "new repository's tags", 200, []string{"v1"}, nil)
+}

@@ -66,6 +66,10 @@ type Options struct {
 	SessionTTL time.Duration
 	// MaxManifestSize bounds manifests as the API does (0: its default).
 	MaxManifestSize int64
+	// CatalogTTL is how long the list of repositories is reused between
+	// pages (default 5 s; negative: never). Listing walks the whole
+	// storage tree, thousands of requests on S3 for a large registry.
+	CatalogTTL time.Duration
 }
 
 // UI serves /ui/.
@@ -79,6 +83,7 @@ type UI struct {
 	ttl      time.Duration
 	pages    map[string]*template.Template
 	static   http.Handler
+	catalog  catalogCache
 }
 
 // New loads (or creates) the session key in storage and parses the
@@ -96,6 +101,10 @@ func New(ctx context.Context, opts Options) (*UI, error) {
 	}
 	if u.ttl <= 0 {
 		u.ttl = 8 * time.Hour
+	}
+	u.catalog.ttl = opts.CatalogTTL
+	if u.catalog.ttl == 0 {
+		u.catalog.ttl = 5 * time.Second
 	}
 	key, err := loadKey(ctx, opts.Storage)
 	if err != nil {
