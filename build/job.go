@@ -159,7 +159,7 @@ func (j *job) run(ctx context.Context, sink Sink) (digest.Digest, error) {
 		}
 		target = s
 	}
-	j.numberSteps()
+	j.numberSteps(target.Index)
 	deps, err := j.dependencies()
 	if err != nil {
 		return "", err
@@ -205,6 +205,9 @@ func (j *job) schedule(ctx context.Context, needed []int, deps map[int][]int, ta
 			}
 			defer func() { <-slots }()
 			st := &stage{j: j, st: j.df.Stages[i], out: out.stages[n], target: i == target}
+			if n == 0 {
+				st.printMetaArgs()
+			}
 			if err := st.build(gctx); err != nil {
 				return err
 			}
@@ -222,11 +225,12 @@ func parallelStages() int {
 	return min(4, max(2, runtime.NumCPU()))
 }
 
-// numberSteps counts instructions as Docker does: every instruction of
-// every stage, FROMs included, plus the LABEL that --label adds.
-func (j *job) numberSteps() {
-	n := 1
-	for _, s := range j.df.Stages {
+// numberSteps counts instructions as Docker does: the ARGs before the
+// first FROM, then every instruction of every stage up to the target,
+// FROMs included, plus the LABEL that --label adds.
+func (j *job) numberSteps(target int) {
+	n := 1 + len(j.df.MetaArgs)
+	for _, s := range j.df.Stages[:target+1] {
 		j.first = append(j.first, n)
 		n += 1 + len(s.Steps)
 	}

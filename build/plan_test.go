@@ -59,11 +59,23 @@ COPY --from=build / /
 
 func TestStepNumbers(t *testing.T) {
 	t.Parallel()
-	d := readDockerfile(t, "FROM a AS x\nRUN 1\nRUN 2\nFROM b\nCOPY --from=x / /\n")
-	j := &job{df: d, opts: BuildOptions{Labels: map[string]string{"k": "v"}}}
-	j.numberSteps()
-	if !slices.Equal(j.first, []int{1, 4}) || j.total != 6 {
-		t.Fatalf("first %v total %d, want [1 4] and 6 (5 instructions and the --label step)", j.first, j.total)
+	d := readDockerfile(t, "ARG A=a\nFROM $A AS x\nRUN 1\nRUN 2\nFROM b\nCOPY --from=x / /\nFROM c\nRUN 3\n")
+	tests := []struct {
+		target int
+		labels map[string]string
+		first  []int
+		total  int
+	}{
+		{2, map[string]string{"k": "v"}, []int{2, 5, 7}, 9}, // the ARG, 7 instructions, the --label step
+		{1, nil, []int{2, 5}, 6},                            // stages after the target are not counted
+		{0, nil, []int{2}, 4},
+	}
+	for _, tt := range tests {
+		j := &job{df: d, opts: BuildOptions{Labels: tt.labels}}
+		j.numberSteps(tt.target)
+		if !slices.Equal(j.first, tt.first) || j.total != tt.total {
+			t.Errorf("target %d: first %v total %d, want %v and %d", tt.target, j.first, j.total, tt.first, tt.total)
+		}
 	}
 }
 

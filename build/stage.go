@@ -45,6 +45,14 @@ func (s *stage) printf(format string, a ...any) {
 	fmt.Fprintf(s.out, format, a...)
 }
 
+// printMetaArgs prints the ARGs before the first FROM as the first steps,
+// as Docker does (they make no image).
+func (s *stage) printMetaArgs() {
+	for i, a := range s.j.df.MetaArgs {
+		s.printf("Step %d/%d : %s\n", i+1, s.j.total, a.Position().Original)
+	}
+}
+
 func (s *stage) build(ctx context.Context) error {
 	s.args = map[string]argValue{}
 	s.step = s.j.first[s.st.Index]

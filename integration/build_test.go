@@ -159,8 +159,8 @@ func TestBuildInstructions(t *testing.T) {
 		"archive.tar.gz": string(gzipTar(t, map[string]string{"pkg/readme": "from the archive\n"})),
 	})
 	out := d.must("build", "--build-arg", "TAG=latest", "--label", "built.by=berth", "-t", "every:thing", dir)
-	if n := len(steps(out)); n != 30 {
-		t.Errorf("%d steps, want 30 (29 instructions after the global ARGs, and --label):\n%s", n, out)
+	if st := steps(out); len(st) != 32 || st[0] != "Step 1/32 : ARG BASE=busybox" || st[2] != "Step 3/32 : FROM --platform=$BUILDPLATFORM ${BASE}:${TAG:-latest} AS base" {
+		t.Errorf("%d steps, want 32 (the 2 global ARGs first, 29 instructions, --label):\n%s", len(st), out)
 	}
 	var img imageDoc
 	d.inspectJSON("every:thing", &img)
