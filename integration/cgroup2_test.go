@@ -1,173 +1,16 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"berth/testutil"
-
-	"golang.org/x/sys/unix"
 )
-
-// startDaemonCgroup2 starts a daemon that sees a pure cgroup v2 host and
-// returns it with the path under which the test reads that daemon's
-// /sys/fs/cgroup. On a v2 host that is the host itself. On a v1 or hybrid
-// host the daemon runs in a private mount namespace with cgroup2 mounted
-// over /sys/fs/cgroup: runc, like berth, takes the version from that
-// mount's filesystem type, so the daemon, its shims and runc see the
-// unified hierarchy alone, with whatever controllers it offers here.
-func startDaemonCgroup2(t *testing.T) (*daemon, string) {
-	t.Helper()
-	testutil.RequiresRoot(t)
-	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/cgroup", &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-		return startDaemon(t), "/sys/fs/cgroup"
-	}
-	if fs, err := os.ReadFile("/proc/filesystems"); err != nil || !strings.Contains(string(fs), "\tcgroup2\n") {
-		t.Skip("the kernel has no cgroup2 filesystem, so no v2 view of this host can be made")
-	}
-	dir, err := os.MkdirTemp("", "bit-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{t: t, dir: dir, DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "exec"), Sock: filepath.Join(dir, "berth.sock")}
-	d.Host = "unix://" + d.Sock
-	t.Cleanup(func() {
-		if d.cmd != nil {
-			d.removeContainers()
-		}
-		d.stop()
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", d.log.String())
-		}
-		// The daemon's mounts lived in its own namespace and went with it.
-		unmountUnder(dir)
-		d.removeNetwork()
-		os.RemoveAll(dir)
-	})
-	if err := os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d.log = &bytes.Buffer{}
-	d.cmd = exec.Command(berthBin, d.args()...)
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := startInCgroup2View(d.cmd); err != nil {
-		d.cmd = nil
-		t.Fatalf("start the daemon on a cgroup2 view: %v", err)
-	}
-	d.done = make(chan error, 1)
-	go func() { d.done <- d.cmd.Wait() }()
-	d.waitReady()
-	return d, fmt.Sprintf("/proc/%d/root/sys/fs/cgroup", d.cmd.Process.Pid)
-}
-
-// startInCgroup2View starts cmd in a new mount namespace, private from the
-// host's, in which cgroup2 is mounted over /sys/fs/cgroup. The namespace is
-// made on a locked thread that is never unlocked, so the runtime ends that
-// thread instead of giving it back to other goroutines.
-func startInCgroup2View(cmd *exec.Cmd) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			errc <- fmt.Errorf("unshare: %w", err)
-			return
-		}
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			errc <- fmt.Errorf("make / private: %w", err)
-			return
-		}
-		if err := unix.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-			errc <- fmt.Errorf("mount cgroup2: %w", err)
-			return
-		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
-}
-
-func (d *daemon) waitReady() {
-	d.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := d.get("/_ping"); err == nil && resp.StatusCode == 200 {
-			resp.Body.Close()
-			return
-		}
-		select {
-		case err := <-d.done:
-			d.cmd = nil
-			d.t.Fatalf("daemon exited: %v\n%s", err, d.log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	d.t.Fatalf("daemon did not answer on %s\n%s", d.Sock, d.log.String())
-}
-
-// v2Controllers is what the test expects of the daemon's view, read
-// directly from the hierarchy rather than from berth.
-type v2Controllers map[string]bool
-
-func readV2Controllers(t *testing.T, cg string) v2Controllers {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(cg, "cgroup.controllers"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := v2Controllers{}
-	for _, c := range strings.Fields(string(b)) {
-		out[c] = true
-	}
-	return out
-}
-
-func readTrim(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// cgroupEvent returns a key of cgroup.events ("populated", "frozen").
-func cgroupEvent(t *testing.T, dir, key string) string {
-	t.Helper()
-	for _, line := range strings.Split(readTrim(t, filepath.Join(dir, "cgroup.events")), "\n") {
-		if k, v, ok := strings.Cut(line, " "); ok && k == key {
-			return v
-		}
-	}
-	t.Fatalf("%s/cgroup.events has no %q", dir, key)
-	return ""
-}
-
-// waitGone waits until path no longer exists.
-func waitGone(t *testing.T, path, what string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		_, err := os.Stat(path)
-		if errors.Is(err, os.ErrNotExist) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s still exists (%v)", what, path, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // TestCgroup2Lifecycle runs a container's whole life on a daemon that sees
 // a pure cgroup v2 host: info, the container's cgroup and cgroup
@@ -175,7 +18,8 @@ func waitGone(t *testing.T, path, what string) {
 // kill with --rm, a start failure, and resource limits the host may lack.
 func TestCgroup2Lifecycle(t *testing.T) {
 	t.Parallel()
-	d, cg := startDaemonCgroup2(t)
+	v := startDaemonCgroup2(t)
+	d, cg := v.daemon, v.cgroupRoot()
 	d.importBusybox("busybox:latest")
 	ctrl := readV2Controllers(t, cg)
 	t.Logf("cgroup2 controllers in the daemon's view: %v", ctrl)
@@ -187,8 +31,8 @@ func TestCgroup2Lifecycle(t *testing.T) {
 		"i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done"))
 	dir := filepath.Join(cg, "berth", id)
 	pid := d.inspect("{{.State.Pid}}", "ticker")
-	checkCgroup2Membership(t, d, pid, id, dir)
-	checkCgroup2Pause(t, d, pid, dir)
+	checkCgroup2Membership(t, d, pid, id, dir, "ticker")
+	checkCgroup2Pause(t, d, pid, dir, "ticker")
 	checkCgroup2Stats(t, d, ctrl)
 
 	d.must("stop", "-t", "1", "ticker")
@@ -239,7 +83,7 @@ func checkCgroup2Info(t *testing.T, d *daemon, ctrl v2Controllers) {
 
 // checkCgroup2Membership checks that the init lives in <root>/berth/<id>,
 // sees it as the root of a private cgroup namespace, and that exec joins it.
-func checkCgroup2Membership(t *testing.T, d *daemon, pid, id, dir string) {
+func checkCgroup2Membership(t *testing.T, d *daemon, pid, id, dir, name string) {
 	t.Helper()
 	if own := readTrim(t, "/proc/"+pid+"/cgroup"); !strings.Contains(own+"\n", "0::/berth/"+id+"\n") {
 		t.Errorf("init's /proc/%s/cgroup has no 0::/berth/%s:\n%s", pid, id, own)
@@ -247,7 +91,7 @@ func checkCgroup2Membership(t *testing.T, d *daemon, pid, id, dir string) {
 	if procs := readTrim(t, filepath.Join(dir, "cgroup.procs")); !strings.Contains("\n"+procs+"\n", "\n"+pid+"\n") {
 		t.Errorf("%s/cgroup.procs lacks the init %s: %q", dir, pid, procs)
 	}
-	out := d.must("exec", "ticker", "sh", "-c", "cat /proc/self/cgroup; echo --; cat /sys/fs/cgroup/cgroup.procs")
+	out := d.must("exec", name, "sh", "-c", "cat /proc/self/cgroup; echo --; cat /sys/fs/cgroup/cgroup.procs")
 	self, procs, _ := strings.Cut(out, "--\n")
 	if !strings.Contains(self, "0::/\n") {
 		t.Errorf("exec: /proc/self/cgroup is not the namespace root:\n%s", self)
@@ -259,14 +103,14 @@ func checkCgroup2Membership(t *testing.T, d *daemon, pid, id, dir string) {
 
 // checkCgroup2Pause checks the freezer: frozen in cgroup.events, no
 // progress and no CPU time while paused, progress again after unpause.
-func checkCgroup2Pause(t *testing.T, d *daemon, pid, dir string) {
+func checkCgroup2Pause(t *testing.T, d *daemon, pid, dir, name string) {
 	t.Helper()
 	counter := "/proc/" + pid + "/root/tmp/n"
-	d.must("pause", "ticker")
+	d.must("pause", name)
 	if f := cgroupEvent(t, dir, "frozen"); f != "1" {
 		t.Fatalf("paused: cgroup.events frozen %s", f)
 	}
-	if got := d.inspect("{{.State.Status}} {{.State.Paused}} {{.State.Running}}", "ticker"); got != "paused true true" {
+	if got := d.inspect("{{.State.Status}} {{.State.Paused}} {{.State.Running}}", name); got != "paused true true" {
 		t.Errorf("paused: inspect %q", got)
 	}
 	before, usage := readTrim(t, counter), readTrim(t, filepath.Join(dir, "cpu.stat"))
@@ -277,7 +121,7 @@ func checkCgroup2Pause(t *testing.T, d *daemon, pid, dir string) {
 	if now := readTrim(t, filepath.Join(dir, "cpu.stat")); strings.Fields(now)[1] != strings.Fields(usage)[1] {
 		t.Errorf("a paused container used CPU: %q -> %q", strings.Fields(usage)[1], strings.Fields(now)[1])
 	}
-	d.must("unpause", "ticker")
+	d.must("unpause", name)
 	if f := cgroupEvent(t, dir, "frozen"); f != "0" {
 		t.Fatalf("unpaused: cgroup.events frozen %s", f)
 	}
@@ -428,7 +272,7 @@ func TestCgroupOOMKilled(t *testing.T) {
 		start func(*testing.T) (*daemon, string)
 	}{
 		{"host", func(t *testing.T) (*daemon, string) { return startDaemon(t), "/sys/fs/cgroup" }},
-		{"cgroup2", startDaemonCgroup2},
+		{"cgroup2", func(t *testing.T) (*daemon, string) { v := startDaemonCgroup2(t); return v.daemon, v.cgroupRoot() }},
 	}
 	for _, v := range views {
 		t.Run(v.name, func(t *testing.T) {
@@ -461,14 +305,4 @@ func TestCgroupOOMKilled(t *testing.T) {
 			d.must("rm", id)
 		})
 	}
-}
-
-// hasMemoryController reports whether the hierarchy at cg (v2, or the v1
-// tree holding a memory/ mount) can limit memory.
-func hasMemoryController(cg string) bool {
-	if b, err := os.ReadFile(filepath.Join(cg, "cgroup.controllers")); err == nil {
-		return strings.Contains(" "+strings.TrimSpace(string(b))+" ", " memory ")
-	}
-	_, err := os.Stat(filepath.Join(cg, "memory", "memory.limit_in_bytes"))
-	return err == nil
 }
