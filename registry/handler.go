@@ -63,7 +63,8 @@ func NewHandler(ctx context.Context, cfg Config, d storage.Driver, log *slog.Log
 	mux.Handle("/api/v1/", api.NewAdmin(cfg.GCOptions(log)))
 	mux.Handle("GET /metrics", m)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { health(w, r, d) })
-	web, err := ui.New(ctx, ui.Options{Storage: d, Accounts: accounts, Open: cfg.Auth.Mode == "none", Log: log, MaxManifestSize: cfg.MaxManifestBytes})
+	web, err := ui.New(ctx, ui.Options{Storage: d, Accounts: accounts, Open: cfg.Auth.Mode == "none", Log: log, MaxManifestSize: cfg.MaxManifestBytes,
+		Events: events})
 	if err != nil {
 		return nil, err
 	}

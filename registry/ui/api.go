@@ -16,6 +16,8 @@ import (
 
 	"berth/errdefs"
 	"berth/registry/auth"
+	"berth/registry/notify"
+	"berth/registry/server"
 )
 
 // userKey carries the signed-in user from the UI to its in-process API
@@ -77,6 +79,46 @@ func (u *UI) known(ctx context.Context, user string) bool {
 	return err == nil && ok
 }
 
+// deletesOnly passes on the delete events of the UI's API calls: the reads
+// behind a page are no pulls, and webhook consumers count pulls.
+type deletesOnly struct{ next server.EventSink }
+
+func (f deletesOnly) Notify(events ...notify.Event) {
+	kept := events[:0:0]
+	for _, ev := range events {
+		if ev.Action == notify.ActionDelete {
+			kept = append(kept, ev)
+		}
+	}
+	if len(kept) > 0 {
+		f.next.Notify(kept...)
+	}
+}
+
+// caller is on whose behalf, and in answer to which browser request, the
+// UI calls the API: the user for the authorizer, the request for what the
+// API's events report (client address, host, user agent, request id).
+type caller struct {
+	user string
+	from *http.Request
+}
+
+func (req *request) caller() caller { return caller{user: req.sess.User, from: req.r} }
+
+// stamp gives an internal request the browser request's identity, so an
+// event names the registry as the browser reached it and the real client.
+func (who caller) stamp(r *http.Request) {
+	if who.from == nil {
+		return
+	}
+	r.Host, r.RemoteAddr, r.TLS = who.from.Host, who.from.RemoteAddr, who.from.TLS
+	for _, h := range []string{"User-Agent", "X-Request-Id", "X-Forwarded-For", "X-Forwarded-Proto"} {
+		if v := who.from.Header.Get(h); v != "" {
+			r.Header.Set(h, v)
+		}
+	}
+}
+
 // apiClient calls the in-process API server: no sockets, no
 // serialisation of the request, the same handlers as /v2/.
 type apiClient struct{ h http.Handler }
@@ -112,12 +154,13 @@ func (w *apiResponse) Write(b []byte) (int, error) {
 
 // do runs method on /v2/<path> as user. Errors of the API become UI errors
 // of the same status.
-func (c apiClient) do(ctx context.Context, user, method, path string, limit int) (*apiResponse, error) {
-	req, err := http.NewRequestWithContext(context.WithValue(ctx, userKey{}, user), method, "http://registry.invalid/v2/"+path, nil)
+func (c apiClient) do(ctx context.Context, who caller, method, path string, limit int) (*apiResponse, error) {
+	req, err := http.NewRequestWithContext(context.WithValue(ctx, userKey{}, who.user), method, "http://registry.invalid/v2/"+path, nil)
 	if err != nil {
 		return nil, badRequest("invalid path %q", path)
 	}
 	req.Header.Set("Accept", "*/*")
+	who.stamp(req)
 	w := &apiResponse{header: http.Header{}, limit: limit}
 	c.h.ServeHTTP(w, req)
 	if w.over {
@@ -153,12 +196,12 @@ const (
 )
 
 // tagPage lists up to n tags after last; more reports a further page.
-func (c apiClient) tagPage(ctx context.Context, user, name, last string, n int) (tags []string, more bool, err error) {
+func (c apiClient) tagPage(ctx context.Context, who caller, name, last string, n int) (tags []string, more bool, err error) {
 	q := url.Values{"n": {strconv.Itoa(n)}}
 	if last != "" {
 		q.Set("last", last)
 	}
-	w, err := c.do(ctx, user, http.MethodGet, name+"/tags/list?"+q.Encode(), 1<<22)
+	w, err := c.do(ctx, who, http.MethodGet, name+"/tags/list?"+q.Encode(), 1<<22)
 	if err != nil {
 		return nil, false, err
 	}
@@ -176,8 +219,8 @@ type fetchedManifest struct {
 	raw       []byte
 }
 
-func (c apiClient) manifest(ctx context.Context, user, name, ref string) (fetchedManifest, error) {
-	w, err := c.do(ctx, user, http.MethodGet, name+"/manifests/"+ref, maxManifest)
+func (c apiClient) manifest(ctx context.Context, who caller, name, ref string) (fetchedManifest, error) {
+	w, err := c.do(ctx, who, http.MethodGet, name+"/manifests/"+ref, maxManifest)
 	if err != nil {
 		return fetchedManifest{}, err
 	}
@@ -189,8 +232,8 @@ func (c apiClient) manifest(ctx context.Context, user, name, ref string) (fetche
 }
 
 // blob reads a small blob (an image config), checking its digest.
-func (c apiClient) blob(ctx context.Context, user, name string, d digest.Digest) ([]byte, error) {
-	w, err := c.do(ctx, user, http.MethodGet, name+"/blobs/"+d.String(), maxConfig)
+func (c apiClient) blob(ctx context.Context, who caller, name string, d digest.Digest) ([]byte, error) {
+	w, err := c.do(ctx, who, http.MethodGet, name+"/blobs/"+d.String(), maxConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -200,8 +243,8 @@ func (c apiClient) blob(ctx context.Context, user, name string, d digest.Digest)
 	return w.body.Bytes(), nil
 }
 
-func (c apiClient) referrers(ctx context.Context, user, name string, d digest.Digest) ([]ocispec.Descriptor, error) {
-	w, err := c.do(ctx, user, http.MethodGet, name+"/referrers/"+d.String(), maxManifest)
+func (c apiClient) referrers(ctx context.Context, who caller, name string, d digest.Digest) ([]ocispec.Descriptor, error) {
+	w, err := c.do(ctx, who, http.MethodGet, name+"/referrers/"+d.String(), maxManifest)
 	if err != nil {
 		return nil, err
 	}
@@ -212,10 +255,10 @@ func (c apiClient) referrers(ctx context.Context, user, name string, d digest.Di
 	return idx.Manifests, nil
 }
 
-func (c apiClient) deleteTag(ctx context.Context, user, name, tag string) error {
+func (c apiClient) deleteTag(ctx context.Context, who caller, name, tag string) error {
 	if strings.Contains(tag, ":") || strings.Contains(tag, "/") {
 		return badRequest("invalid tag %q", tag)
 	}
-	_, err := c.do(ctx, user, http.MethodDelete, name+"/manifests/"+tag, 1<<16)
+	_, err := c.do(ctx, who, http.MethodDelete, name+"/manifests/"+tag, 1<<16)
 	return err
 }

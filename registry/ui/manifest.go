@@ -88,7 +88,7 @@ func summarize(m fetchedManifest) summary {
 // describe is summarize plus, for an image, the platform and creation time
 // from its config. A config that cannot be read leaves them out: one
 // broken image must not take the whole tag list down.
-func (u *UI) describe(ctx context.Context, user, name string, m fetchedManifest) summary {
+func (u *UI) describe(ctx context.Context, who caller, name string, m fetchedManifest) summary {
 	s := summarize(m)
 	if s.Kind != "image" {
 		return s
@@ -97,7 +97,7 @@ func (u *UI) describe(ctx context.Context, user, name string, m fetchedManifest)
 	if err != nil || doc.Config == nil {
 		return s
 	}
-	raw, err := u.api.blob(ctx, user, name, doc.Config.Digest)
+	raw, err := u.api.blob(ctx, who, name, doc.Config.Digest)
 	if err != nil {
 		u.log.DebugContext(ctx, "ui: image config", "repository", name, "digest", doc.Config.Digest, "err", err)
 		return s
@@ -258,7 +258,8 @@ func (u *UI) manifest(w http.ResponseWriter, req *request, name, ref string) err
 	} else if !ok {
 		return u.denied(req, name, "view manifests")
 	}
-	m, err := u.api.manifest(ctx, user, name, ref)
+	who := req.caller()
+	m, err := u.api.manifest(ctx, who, name, ref)
 	if err != nil {
 		return err
 	}
@@ -278,7 +279,7 @@ func (u *UI) manifest(w http.ResponseWriter, req *request, name, ref string) err
 	if doc.Subject != nil {
 		v.Subject = doc.Subject.Digest.String()
 	}
-	if v.Platforms, err = u.platforms(ctx, user, name, doc.Manifests); err != nil {
+	if v.Platforms, err = u.platforms(ctx, who, name, doc.Manifests); err != nil {
 		return err
 	}
 	if doc.Config != nil {
@@ -286,7 +287,7 @@ func (u *UI) manifest(w http.ResponseWriter, req *request, name, ref string) err
 			return err
 		}
 	}
-	refs, err := u.api.referrers(ctx, user, name, m.digest)
+	refs, err := u.api.referrers(ctx, who, name, m.digest)
 	if err != nil {
 		return err
 	}
@@ -298,7 +299,7 @@ func (u *UI) manifest(w http.ResponseWriter, req *request, name, ref string) err
 
 // platforms describes an index's entries, each with its image's size
 // (config and layers) read from the child manifest.
-func (u *UI) platforms(ctx context.Context, user, name string, descs []ocispec.Descriptor) ([]platformRow, error) {
+func (u *UI) platforms(ctx context.Context, who caller, name string, descs []ocispec.Descriptor) ([]platformRow, error) {
 	rows := make([]platformRow, len(descs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
@@ -308,7 +309,7 @@ func (u *UI) platforms(ctx context.Context, user, name string, descs []ocispec.D
 			rows[i].Note = ref + " for " + d.Annotations["vnd.docker.reference.digest"]
 		}
 		g.Go(func() error {
-			child, err := u.api.manifest(gctx, user, name, d.Digest.String())
+			child, err := u.api.manifest(gctx, who, name, d.Digest.String())
 			if isStatus(err, http.StatusNotFound) {
 				rows[i].Note = "manifest missing from this repository"
 				return nil
@@ -329,7 +330,7 @@ func (u *UI) fillConfig(req *request, name string, doc manifestDoc, v *manifestV
 	v.Config = cv
 	var history []historyRow
 	if isImageConfig(doc.Config.MediaType) {
-		raw, err := u.api.blob(req.r.Context(), req.sess.User, name, doc.Config.Digest)
+		raw, err := u.api.blob(req.r.Context(), req.caller(), name, doc.Config.Digest)
 		var ue *uiError
 		switch {
 		case errors.As(err, &ue) && ue.status == http.StatusNotFound:

@@ -255,7 +255,8 @@ func (u *UI) tags(w http.ResponseWriter, req *request, name string) error {
 		return u.denied(req, name, "view tags")
 	}
 	n, last := pageParams(req.r)
-	tags, more, err := u.api.tagPage(ctx, user, name, last, n)
+	who := req.caller()
+	tags, more, err := u.api.tagPage(ctx, who, name, last, n)
 	if err != nil {
 		return err
 	}
@@ -269,13 +270,13 @@ func (u *UI) tags(w http.ResponseWriter, req *request, name string) error {
 	g.SetLimit(8) // storage round trips overlap; an S3 page of 50 tags is not 100 sequential GETs
 	for i, t := range tags {
 		g.Go(func() error {
-			m, err := u.api.manifest(gctx, user, name, t)
+			m, err := u.api.manifest(gctx, who, name, t)
 			if isStatus(err, http.StatusNotFound) {
 				return nil // deleted while listing
 			} else if err != nil {
 				return err
 			}
-			rows[i] = &tagRow{Tag: t, summary: u.describe(gctx, user, name, m), Pull: pullCommand(req.r, name, ":"+t)}
+			rows[i] = &tagRow{Tag: t, summary: u.describe(gctx, who, name, m), Pull: pullCommand(req.r, name, ":"+t)}
 			return nil
 		})
 	}
@@ -312,7 +313,7 @@ func (u *UI) deleteTag(w http.ResponseWriter, req *request, name, tag string) er
 	} else if !ok {
 		return u.denied(req, name, "delete tags")
 	}
-	if err := u.api.deleteTag(ctx, user, name, tag); err != nil {
+	if err := u.api.deleteTag(ctx, req.caller(), name, tag); err != nil {
 		return err
 	}
 	u.log.InfoContext(ctx, "ui deleted tag", "repository", name, "tag", tag, "user", user)

@@ -66,6 +66,10 @@ type Options struct {
 	SessionTTL time.Duration
 	// MaxManifestSize bounds manifests as the API does (0: its default).
 	MaxManifestSize int64
+	// Events receives the deletes made in the UI, as the API reports them
+	// (with the signed-in user as the actor). Page views are not pulls and
+	// report nothing.
+	Events server.EventSink
 	// CatalogTTL is how long the list of repositories is reused between
 	// pages (default 5 s; negative: never). Listing walks the whole
 	// storage tree, thousands of requests on S3 for a large registry.
@@ -122,7 +126,11 @@ func New(ctx context.Context, opts Options) (*UI, error) {
 	u.static = http.StripPrefix("/ui/static/", http.FileServerFS(sub))
 	// Mirrors stay out of the UI's server: browsing a mirror namespace shows
 	// what is cached and never reaches the upstream.
-	u.api = apiClient{h: server.New(server.Options{Storage: opts.Storage, Log: u.log,
+	var events server.EventSink
+	if opts.Events != nil {
+		events = deletesOnly{opts.Events}
+	}
+	u.api = apiClient{h: server.New(server.Options{Storage: opts.Storage, Log: u.log, Events: events,
 		Authorizer: policy{accounts: opts.Accounts, open: opts.Open}, MaxManifestSize: opts.MaxManifestSize})}
 	return u, nil
 }

@@ -7,10 +7,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"berth/registry/notify"
 )
 
 // fixtures: alice/app (image "v1", index "multi" with a signature and an
@@ -148,7 +151,8 @@ func TestManifestPage(t *testing.T) {
 // the tag; a reader gets a 403 page and the tag stays.
 func TestDeleteTag(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, false)
+	var events recorder
+	s := newSite(t, false, func(o *Options) { o.Events = &events })
 	s.fixtures()
 	s.pushImage("team/tool", "v2", "arm64")
 	bob, alice, admin := s.browser(), s.browser(), s.browser()
@@ -176,6 +180,13 @@ func TestDeleteTag(t *testing.T) {
 	}
 	if w := s.api("GET", "/v2/team/tool/manifests/v1", "", nil); w.Code != http.StatusNotFound {
 		t.Errorf("API manifest v1 after delete: %d", w.Code)
+	}
+	// One event: the delete, by admin, as the browser made it; page views
+	// are not pulls.
+	got := events.take()
+	if len(got) != 1 || got[0].Action != notify.ActionDelete || got[0].Target.Repository != "team/tool" || got[0].Target.Tag != "v1" ||
+		got[0].Actor.Name != "admin" || "http://"+got[0].Request.Host != s.url || !strings.HasPrefix(got[0].Request.Addr, "127.0.0.1:") {
+		t.Errorf("events: %+v", got)
 	}
 	admin.do("POST", "/ui/repo/team/tool/-/tags/v1/delete", url.Values{"csrf": {tok}}).
 		want(t, "delete again", 404, []string{"manifest team/tool:v1 unknown"}, nil)
@@ -267,6 +278,26 @@ func TestPaging(t *testing.T) {
 	p.want(t, "tags page 1", 200, []string{">t0<", ">t2<", `id="next"`}, []string{">t3<", ">v1<"})
 	p = b.get("/ui/repo/big/r000?n=3&last=t5")
 	p.want(t, "tags last page", 200, []string{">t6<", ">v1<"}, []string{">t5<", `id="next"`})
+}
+
+// recorder is an event sink keeping what it gets.
+type recorder struct {
+	mu     sync.Mutex
+	events []notify.Event
+}
+
+func (r *recorder) Notify(evs ...notify.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, evs...)
+}
+
+func (r *recorder) take() []notify.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.events
+	r.events = nil
+	return out
 }
 
 // plus is s as html/template writes it in text ("+" as "&#43;").
