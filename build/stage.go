@@ -34,6 +34,9 @@ type stage struct {
 	args   map[string]argValue
 	cmdSet bool // a CMD of this stage set the command
 	step   int  // the current step's number
+	// inFrom: the steps run are FROM's ONBUILD triggers, whose images
+	// Docker does not print one by one, only FROM's result.
+	inFrom bool
 }
 
 type argValue struct {
@@ -187,11 +190,14 @@ func (s *stage) from(ctx context.Context) error {
 			return err
 		}
 	}
+	s.defaultPath()
+	if err := s.onBuild(ctx); err != nil {
+		return err
+	}
 	if s.id != "" {
 		s.printf(" ---> %s\n", shortID(s.id))
 	}
-	s.defaultPath()
-	return s.onBuild(ctx)
+	return nil
 }
 
 // defaultPath gives a stage whose base sets no PATH the default one, as
@@ -286,6 +292,8 @@ func (s *stage) onBuild(ctx context.Context) error {
 		plural = ""
 	}
 	s.printf("# Executing %d build trigger%s\n", len(triggers), plural)
+	s.inFrom = true
+	defer func() { s.inFrom = false }()
 	for _, t := range triggers {
 		f, err := dockerfile.Parse(s.j.df.File.Name, strings.NewReader(t))
 		if err != nil {
@@ -318,7 +326,7 @@ func (s *stage) commit(ctx context.Context, key stepKey, exec func(context.Conte
 			if err := s.adopt(ctx, id); err != nil {
 				return err
 			}
-			s.printf(" ---> %s\n", shortID(id))
+			s.printID(id)
 			return nil
 		}
 	}
@@ -334,8 +342,15 @@ func (s *stage) commit(ctx context.Context, key stepKey, exec func(context.Conte
 	if err := s.adopt(ctx, id); err != nil {
 		return err
 	}
-	s.printf(" ---> %s\n", shortID(id))
+	s.printID(id)
 	return nil
+}
+
+// printID ends a step's output with the image it made.
+func (s *stage) printID(id digest.Digest) {
+	if !s.inFrom {
+		s.printf(" ---> %s\n", shortID(id))
+	}
 }
 
 // child is the config of the image a step makes: the current one with a

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -227,7 +228,9 @@ func TestBuildInstructions(t *testing.T) {
 	// ONBUILD runs in the child, and only there.
 	child := writeContext(t, map[string]string{"Dockerfile": "FROM every:thing\nCMD [\"cat /triggered\"]\n"})
 	out = d.must("build", "-t", "child:onbuild", child)
-	if !strings.Contains(out, "# Executing 1 build trigger") {
+	// As Docker prints it: the triggers' steps, then FROM's one image.
+	if !regexp.MustCompile(`Step 1/2 : FROM every:thing\n# Executing 1 build trigger\n ---> Running in [0-9a-f]{12}\n` +
+		`Removing intermediate container [0-9a-f]{12}\n ---> [0-9a-f]{12}\nStep 2/2 `).MatchString(out) {
 		t.Errorf("child build output:\n%s", out)
 	}
 	if got := d.must("run", "--rm", "child:onbuild"); got != "triggered\n" {
