@@ -53,6 +53,7 @@ func TestCgroup2Lifecycle(t *testing.T) {
 	checkCgroup2StartFailure(t, d, cg)
 	checkCgroup2Limits(t, d, cg, ctrl)
 	checkCgroup2DockerCLI(t, d, ctrl)
+	checkCgroup2Crun(t, d)
 	if out := d.must("ps", "-aq"); strings.TrimSpace(out) != "" {
 		t.Errorf("containers left: %q", out)
 	}
@@ -98,6 +99,10 @@ func checkCgroup2Membership(t *testing.T, d *daemon, pid, id, dir, name string) 
 	}
 	if n := len(strings.Fields(procs)); n < 2 {
 		t.Errorf("exec: the container's cgroup.procs has %d processes, want the init and the exec: %q", n, procs)
+	}
+	// top asks the runtime, which lists the cgroup's processes.
+	if top := d.must("top", name); !strings.Contains(top, "\n"+"root ") || !strings.Contains(top, " "+pid+" ") {
+		t.Errorf("top does not list the init %s:\n%s", pid, top)
 	}
 }
 
@@ -191,6 +196,25 @@ func checkCgroup2DockerCLI(t *testing.T, d *daemon, ctrl v2Controllers) {
 	if r.Code != 127 || !strings.HasPrefix(r.Stderr, "docker: Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: ") {
 		t.Errorf("docker run of a missing command: %s", r)
 	}
+}
+
+// checkCgroup2Crun runs crun, when installed, on the v2 view: it runs, or
+// its refusal is a failed precondition that says why and points to runc
+// (crun 1.8 knows runtime-spec only up to 1.1 and must raise
+// RLIMIT_MEMLOCK for its eBPF device filter, which root here cannot).
+func checkCgroup2Crun(t *testing.T, d *daemon) {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/crun"); err != nil {
+		return
+	}
+	r := d.berth("run", "--rm", "--runtime", "crun", "busybox", "echo", "crun ran")
+	if r.Code == 0 && r.Stdout == "crun ran\n" {
+		return
+	}
+	if r.Code != 125 || !strings.Contains(r.Stderr, "OCI runtime create failed: ") || !strings.Contains(r.Stderr, "use runc") {
+		t.Errorf("crun on the v2 view: %s", r)
+	}
+	t.Logf("crun on the v2 view: %s", strings.TrimSpace(r.Stderr))
 }
 
 // checkCgroup2StartFailure checks dockerd's wording and exit code for a
