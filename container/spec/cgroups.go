@@ -3,6 +3,7 @@ package spec
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -43,12 +44,7 @@ func (c CgroupCaps) Version() string {
 
 // HasController reports whether name is among c.Controllers.
 func (c CgroupCaps) HasController(name string) bool {
-	for _, n := range c.Controllers {
-		if n == name {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(c.Controllers, name)
 }
 
 // ReadCgroupCaps inspects the hierarchy mounted at root (normally
