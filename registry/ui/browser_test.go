@@ -1,92 +1,167 @@
 package ui
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/png"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const shotW, shotH = 1280, 900
 
-// startChromium runs Debian's chromium headless with a throwaway profile,
-// every background service off and name resolution limited to loopback,
-// and returns a DevTools client attached to a fresh page.
-func startChromium(t *testing.T) *tab {
+// startChromium runs Debian's chromium headless with a throwaway profile
+// and every background service off, and returns a DevTools client (over
+// --remote-debugging-pipe: no port to find or expose) attached to a fresh
+// page, and the listener the site under test must serve on. As root,
+// chromium runs in a network namespace of its own with nothing but a
+// loopback interface, where the listener was opened too: it cannot reach
+// anything else even if a flag were missed.
+func startChromium(t *testing.T) (*tab, net.Listener) {
 	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Skip("chromium not installed (apt-get install chromium): the browser test needs a real browser")
 	}
-	ws, err := dialWS(t.Context(), launchChromium(t, bin))
-	if err != nil {
-		t.Fatalf("devtools: %v", err)
-	}
-	t.Cleanup(func() { ws.c.Close() })
-	return attachTab(t, newCDP(ws))
-}
-
-// launchChromium starts the browser and returns its DevTools endpoint.
-func launchChromium(t *testing.T, bin string) string {
-	t.Helper()
 	profile := t.TempDir()
 	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--user-data-dir="+profile,
+		"--remote-debugging-pipe", "--user-data-dir="+profile,
 		"--no-first-run", "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
 		"--disable-sync", "--disable-default-apps", "--disable-extensions", "--disable-domain-reliability",
 		"--disable-client-side-phishing-detection", "--disable-breakpad", "--no-pings", "--no-proxy-server",
 		"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "--password-store=basic",
 		"--window-size=1280,900", "--hide-scrollbars", "--force-color-profile=srgb", "--mute-audio", "about:blank")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, err := cmd.StderrPipe()
+	var log syncBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	toBrowser, theirIn, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	theirOut, fromBrowser, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.ExtraFiles = []*os.File{toBrowser, fromBrowser} // fds 3 and 4, as the pipe protocol wants
+	ln, err := startIsolated(t, cmd)
+	toBrowser.Close()
+	fromBrowser.Close()
+	if err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
 	t.Cleanup(func() {
+		theirIn.Close()
 		// The group is the one chromium's launcher started (renderers, GPU
 		// and zygote processes included); the profile goes after it.
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
-	})
-	wsURL := make(chan string, 1)
-	var logMu sync.Mutex
-	var log bytes.Buffer
-	go func() {
-		re := regexp.MustCompile(`DevTools listening on (ws://\S+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() { // read to the end, or chromium blocks on a full pipe
-			logMu.Lock()
-			log.WriteString(sc.Text() + "\n")
-			logMu.Unlock()
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				wsURL <- m[1]
-			}
+		theirOut.Close()
+		if t.Failed() {
+			t.Logf("chromium log:\n%s", log.String())
 		}
-	}()
-	select {
-	case endpoint := <-wsURL:
-		return endpoint
-	case <-time.After(60 * time.Second):
-		logMu.Lock()
-		defer logMu.Unlock()
-		t.Fatalf("chromium did not start DevTools within 60 s:\n%s", log.String())
-		return ""
+	})
+	return attachTab(t, newCDP(theirIn, theirOut)), ln
+}
+
+// startIsolated starts cmd and opens a loopback listener, both in a new
+// network namespace with only "lo" when the test runs as root, else in the
+// test's own. The namespace lives as long as chromium and the listener.
+func startIsolated(t *testing.T, cmd *exec.Cmd) (net.Listener, error) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Log("not root: chromium shares the test's network, confined by its flags alone")
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		return net.Listen("tcp", "127.0.0.1:0")
 	}
+	type started struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		// Never unlocked: the thread, in the new namespace, exits with
+		// this goroutine instead of returning to the scheduler's pool.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			ch <- started{err: fmt.Errorf("unshare network namespace: %w", err)}
+			return
+		}
+		if err := loopbackUp(); err != nil {
+			ch <- started{err: err}
+			return
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			ch <- started{err: err}
+			return
+		}
+		// A child forked from this thread is born in its namespace.
+		if err := cmd.Start(); err != nil {
+			ln.Close()
+			ch <- started{err: err}
+			return
+		}
+		ch <- started{ln: ln}
+	}()
+	r := <-ch
+	return r.ln, r.err
+}
+
+// loopbackUp sets IFF_UP on "lo" in the calling thread's namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo up: %w", err)
+	}
+	return nil
+}
+
+// syncBuffer collects chromium's output for failure messages.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // attachTab opens a page and attaches to it with a flat session.
@@ -267,14 +342,17 @@ func checkRendering(t *testing.T, name string, img image.Image) {
 // a screenshot of each page checked.
 func TestBrowser(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, false)
+	b, ln := startChromium(t)
+	s := newSite(t, false, onListener(ln))
 	f := s.fixtures()
-	b := startChromium(t)
 	shots := t.TempDir()
 	if d := os.Getenv("BERTH_UI_SCREENSHOTS"); d != "" {
 		shots = d // to refresh docs/registry-ui/
 	}
 	u := s.url
+	if os.Geteuid() == 0 {
+		confined(t, b, ln)
+	}
 
 	b.navigate(u + "/ui/")
 	b.screenshot(shots, "01-anonymous.png")
@@ -359,6 +437,26 @@ func signOutAndForbidden(t *testing.T, b *tab, u, shots string) {
 	b.screenshot(shots, "07-forbidden.png")
 	wantDOM(t, "forbidden", b.dom(), []string{"403 Forbidden", "Your account (bob) may not view manifests in repository alice/app."},
 		[]string{"linux/arm64", "spdx"})
+}
+
+// confined: a server on the test's own loopback is out of chromium's
+// reach (another network namespace).
+func confined(t *testing.T, b *tab, ln net.Listener) {
+	t.Helper()
+	outside := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("chromium reached the test's network: %s %s", r.Method, r.URL)
+	}))
+	defer outside.Close()
+	if strings.HasSuffix(outside.URL, fmt.Sprintf(":%d", ln.Addr().(*net.TCPAddr).Port)) {
+		return // the same port number in both namespaces: the check would prove nothing
+	}
+	var res struct{ ErrorText string }
+	if err := b.c.call(t.Context(), "Page.navigate", map[string]any{"url": outside.URL}, &res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.ErrorText, "ERR_CONNECTION_REFUSED") {
+		t.Errorf("navigating to the test's own loopback: %q, want a refused connection", res.ErrorText)
+	}
 }
 
 func wantDOM(t *testing.T, what, dom string, has, hasNot []string) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -36,7 +37,7 @@ type site struct {
 	seed     http.Handler // the API without auth, to push fixtures
 }
 
-func newSite(t testing.TB, open bool, opts ...func(*Options)) *site {
+func newSite(t testing.TB, open bool, opts ...siteOpt) *site {
 	t.Helper()
 	d, err := fs.New(t.TempDir())
 	if err != nil {
@@ -46,7 +47,7 @@ func newSite(t testing.TB, open bool, opts ...func(*Options)) *site {
 }
 
 // newSiteOn serves another registry process's view of the same storage.
-func newSiteOn(t testing.TB, d storage.Driver, open bool, opts ...func(*Options)) *site {
+func newSiteOn(t testing.TB, d storage.Driver, open bool, opts ...siteOpt) *site {
 	t.Helper()
 	s := &site{t: t, d: d, accounts: auth.NewAccounts(d), seed: server.New(server.Options{Storage: d})}
 	var authz auth.Authorizer
@@ -54,11 +55,11 @@ func newSiteOn(t testing.TB, d storage.Driver, open bool, opts ...func(*Options)
 		authz = &auth.Basic{Accounts: s.accounts, Realm: "test"}
 	}
 	var err error
-	o := Options{Storage: d, Accounts: s.accounts, Open: open}
+	c := siteConfig{ui: Options{Storage: d, Accounts: s.accounts, Open: open}}
 	for _, f := range opts {
-		f(&o)
+		f(&c)
 	}
-	s.ui, err = New(t.Context(), o)
+	s.ui, err = New(t.Context(), c.ui)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,11 +67,29 @@ func newSiteOn(t testing.TB, d storage.Driver, open bool, opts ...func(*Options)
 	mux.Handle("/v2/", server.New(server.Options{Storage: d, Authorizer: authz}))
 	mux.Handle("/ui/", s.ui)
 	mux.Handle("/ui", s.ui)
-	ts := httptest.NewServer(mux)
+	ts := httptest.NewUnstartedServer(mux)
+	if c.listener != nil {
+		ts.Listener.Close()
+		ts.Listener = c.listener
+	}
+	ts.Start()
 	t.Cleanup(ts.Close)
 	s.url = ts.URL
 	return s
 }
+
+type siteConfig struct {
+	ui       Options
+	listener net.Listener
+}
+
+type siteOpt func(*siteConfig)
+
+// withUI adjusts the UI's options.
+func withUI(f func(*Options)) siteOpt { return func(c *siteConfig) { f(&c.ui) } }
+
+// onListener serves the site on ln (the browser's network namespace).
+func onListener(ln net.Listener) siteOpt { return func(c *siteConfig) { c.listener = ln } }
 
 // users creates the accounts every test uses: admin; alice owning a
 // private namespace and writing to team; bob reading team; namespace pub

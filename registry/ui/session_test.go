@@ -153,7 +153,7 @@ func TestOpen(t *testing.T) {
 // read again.
 func TestCatalogCache(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, true, func(o *Options) { o.CatalogTTL = 300 * time.Millisecond })
+	s := newSite(t, true, withUI(func(o *Options) { o.CatalogTTL = 300 * time.Millisecond }))
 	s.pushImage("old/one", "v1", "amd64")
 	b := s.browser()
 	listed := time.Now()

@@ -152,7 +152,7 @@ func TestManifestPage(t *testing.T) {
 func TestDeleteTag(t *testing.T) {
 	t.Parallel()
 	var events recorder
-	s := newSite(t, false, func(o *Options) { o.Events = &events })
+	s := newSite(t, false, withUI(func(o *Options) { o.Events = &events }))
 	s.fixtures()
 	s.pushImage("team/tool", "v2", "arm64")
 	bob, alice, admin := s.browser(), s.browser(), s.browser()
