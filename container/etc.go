@@ -3,6 +3,7 @@ package container
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,16 +15,20 @@ import (
 )
 
 // etcFiles are the per-container files bound over /etc, and the network
-// namespace to join ("" = a new empty one).
+// namespace to join ("" = a new empty one). ready waits for the network
+// to be complete.
 type etcFiles struct {
 	hosts, hostname, resolv, netns string
+	ready                          func(context.Context) error
 }
+
+func readyNow(context.Context) error { return nil }
 
 // writeEtcFiles writes hostname, hosts and resolv.conf for a container
 // without a network sandbox: loopback only.
 func (s *Service) writeEtcFiles(rec *Record) (etcFiles, error) {
 	dir := s.containerDir(rec.ID)
-	f := etcFiles{hosts: filepath.Join(dir, "hosts"), hostname: filepath.Join(dir, "hostname"), resolv: filepath.Join(dir, "resolv.conf")}
+	f := etcFiles{hosts: filepath.Join(dir, "hosts"), hostname: filepath.Join(dir, "hostname"), resolv: filepath.Join(dir, "resolv.conf"), ready: readyNow}
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
 	for _, h := range rec.HostConfig.ExtraHosts {
 		name, ip, ok := strings.Cut(h, ":")

@@ -17,7 +17,7 @@ import (
 // sandbox (network namespace, addresses, port rules, /etc files) per
 // running container. network.Service implements it.
 type Networker interface {
-	Setup(ctx context.Context, req network.SandboxRequest) (*network.Sandbox, error)
+	Prepare(ctx context.Context, req network.SandboxRequest) (*network.Prepared, error)
 	Teardown(ctx context.Context, containerID string) error
 	Sandbox(ctx context.Context, containerID string) (*network.Sandbox, error)
 	Connect(ctx context.Context, containerID, ref string, cfg *nettypes.EndpointSettings) error
@@ -36,8 +36,9 @@ func (s *Service) checkNetworking(ctx context.Context, opts CreateOptions, hc *c
 }
 
 // sandbox sets up the container's networking for a start and returns the
-// files to bind and the namespace to join; without a network service the
-// container gets loopback only. e.mu is held.
+// files to bind and the namespace to join, which exist, while the rest is
+// made in the background; without a network service the container gets
+// loopback only. e.mu is held.
 func (s *Service) sandbox(ctx context.Context, rec *Record) (etcFiles, error) {
 	if s.opts.Network == nil {
 		return s.writeEtcFiles(rec)
@@ -72,12 +73,12 @@ func (s *Service) sandbox(ctx context.Context, rec *Record) (etcFiles, error) {
 		// (and its /etc files, which the network service hands back).
 		rec.Config.Hostname, rec.Config.Domainname = cfg.Hostname, cfg.Domainname
 	}
-	sb, err := s.opts.Network.Setup(ctx, req)
+	sb, err := s.opts.Network.Prepare(ctx, req)
 	if err != nil {
 		return etcFiles{}, err
 	}
 	rec.Network = sb.Settings
-	return etcFiles{hosts: sb.HostsPath, hostname: sb.HostnamePath, resolv: sb.ResolvConfPath, netns: sb.NetnsPath}, nil
+	return etcFiles{hosts: sb.HostsPath, hostname: sb.HostnamePath, resolv: sb.ResolvConfPath, netns: sb.NetnsPath, ready: sb.Wait}, nil
 }
 
 // runningNet resolves the container of --network container:<name>, which

@@ -77,25 +77,7 @@ func (s *Service) start(ctx context.Context, e *entry) (err error) {
 			s.save(e)
 		}
 	}()
-	// The shim starts up while the rootfs, network and bundle are made.
-	pending, err := s.launchShim(ctx, rec)
-	if err != nil {
-		return err
-	}
-	created := false
-	defer func() {
-		if !created {
-			pending.Abort()
-		}
-	}()
-	if err := s.mountRootfs(ctx, rec); err != nil {
-		return err
-	}
-	if _, err := s.writeBundle(ctx, rec); err != nil {
-		return err
-	}
-	created = true
-	shim, err := pending.Create(ctx)
+	shim, err := s.createTask(ctx, rec)
 	if err != nil {
 		return err
 	}
@@ -119,6 +101,41 @@ func (s *Service) start(ctx context.Context, e *entry) (err error) {
 	s.publish(rec, eventtypes.ActionStart, nil)
 	go s.monitor(e, shim)
 	return nil
+}
+
+// createTask prepares a run (rootfs, network, bundle) and has a new shim
+// create the container. The shim starts up meanwhile, and the network's
+// plumbing is finished while the runtime creates the container: both are
+// only needed once the other work is done.
+func (s *Service) createTask(ctx context.Context, rec *Record) (*task.Shim, error) {
+	pending, err := s.launchShim(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	created := false
+	defer func() {
+		if !created {
+			pending.Abort()
+		}
+	}()
+	if err := s.mountRootfs(ctx, rec); err != nil {
+		return nil, err
+	}
+	netReady, err := s.writeBundle(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	created = true
+	shim, err := pending.Create(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The process must not run before its network is complete.
+	if err := netReady(ctx); err != nil {
+		shim.Delete(context.WithoutCancel(ctx), true)
+		return nil, err
+	}
+	return shim, nil
 }
 
 // launchShim starts the shim of a new run, to be told to create the
@@ -161,21 +178,22 @@ func (s *Service) mountRootfs(ctx context.Context, rec *Record) error {
 	return nil
 }
 
-// writeBundle generates the OCI spec and writes config.json; it returns
-// the bundle directory.
-func (s *Service) writeBundle(ctx context.Context, rec *Record) (string, error) {
+// writeBundle generates the OCI spec and writes config.json into the
+// container's directory. It returns what waits for the container's network
+// to be complete (see network.Service.Prepare).
+func (s *Service) writeBundle(ctx context.Context, rec *Record) (func(context.Context) error, error) {
 	dir := s.containerDir(rec.ID)
 	rootfs := s.rootfs(rec.ID)
 	user, err := spec.ResolveUser(rootfs, rec.Config.User, rec.HostConfig.GroupAdd)
 	if err != nil {
-		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", err.Error())
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", err.Error())
 	}
 	if err := makeWorkdir(rootfs, rec.Config.WorkingDir, user); err != nil {
-		return "", err
+		return nil, err
 	}
 	files, err := s.sandbox(ctx, rec)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	in := spec.Input{
 		ID: rec.ID, Config: rec.Config, HostConfig: rec.HostConfig, Rootfs: rootfs, User: user,
@@ -188,28 +206,28 @@ func (s *Service) writeBundle(ctx context.Context, rec *Record) (string, error) 
 	s.host.fill(&in)
 	devs, err := spec.ResolveDevices(rec.HostConfig.Devices)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	in.Devices = devs
 	if in.Mounts, err = s.runtimeMounts(ctx, rec); err != nil {
-		return "", err
+		return nil, err
 	}
 	sp, err := spec.Generate(in)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	applyMountPropagation(sp, rec)
 	if err := task.CheckRlimits(sp.Process.Rlimits); err != nil {
-		return "", err
+		return nil, err
 	}
 	raw, err := json.Marshal(sp)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := writeFileAtomic(filepath.Join(dir, "config.json"), raw, 0o600); err != nil {
-		return "", fmt.Errorf("container %s: bundle: %w", rec.ID, err)
+		return nil, fmt.Errorf("container %s: bundle: %w", rec.ID, err)
 	}
-	return dir, nil
+	return files.ready, nil
 }
 
 // makeWorkdir creates the working directory inside rootfs when missing,

@@ -235,7 +235,7 @@ func (s *Service) assignSubnet(n *networkRecord, cfg *network.IPAM) error {
 func (s *Service) NetworkRemove(ctx context.Context, ref string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.awaitReleases(ctx); err != nil {
+	if err := s.awaitAllIdle(ctx); err != nil {
 		return err
 	}
 	n, err := s.lookup(ref)
@@ -276,7 +276,7 @@ func (s *Service) NetworksPrune(ctx context.Context, filters map[string][]string
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.awaitReleases(ctx); err != nil {
+	if err := s.awaitAllIdle(ctx); err != nil {
 		return network.PruneReport{}, err
 	}
 	report := network.PruneReport{NetworksDeleted: []string{}}

@@ -31,7 +31,7 @@ type release struct {
 // start) retries.
 func (s *Service) Teardown(ctx context.Context, containerID string) error {
 	s.mu.Lock()
-	if err := s.awaitRelease(ctx, containerID); err != nil {
+	if err := s.awaitIdle(ctx, containerID); err != nil {
 		s.mu.Unlock()
 		return err
 	}
@@ -87,43 +87,52 @@ func (s *Service) removeKernelObjects(sb *sandboxRecord) error {
 	return nil
 }
 
-// awaitRelease waits, with s.mu held, until the container's sandbox is no
-// longer being torn down; s.mu is released while waiting.
-func (s *Service) awaitRelease(ctx context.Context, containerID string) error {
+// awaitIdle waits, with s.mu held, until the container's sandbox is
+// neither being completed (Prepare) nor torn down; s.mu is released while
+// waiting.
+func (s *Service) awaitIdle(ctx context.Context, containerID string) error {
 	for {
-		r := s.releasing[containerID]
-		if r == nil {
+		var done chan struct{}
+		if r := s.releasing[containerID]; r != nil {
+			done = r.done
+		} else if p := s.building[containerID]; p != nil {
+			done = p.done
+		} else {
 			return nil
 		}
-		if err := s.waitUnlocked(ctx, r); err != nil {
+		if err := s.waitUnlocked(ctx, containerID, done); err != nil {
 			return err
 		}
 	}
 }
 
-// awaitReleases waits, with s.mu held, until no sandbox is being torn
-// down (before a network goes, so its bridge outlives every veth on it).
-func (s *Service) awaitReleases(ctx context.Context) error {
-	for len(s.releasing) > 0 {
-		var r *release
-		for _, r = range s.releasing {
+// awaitAllIdle waits, with s.mu held, until no sandbox is being completed
+// or torn down (before a network goes, so its bridge outlives every veth
+// on it, and at shutdown).
+func (s *Service) awaitAllIdle(ctx context.Context) error {
+	for len(s.releasing)+len(s.building) > 0 {
+		var id string
+		for id = range s.releasing {
 			break
 		}
-		if err := s.waitUnlocked(ctx, r); err != nil {
+		for id = range s.building {
+			break
+		}
+		if err := s.awaitIdle(ctx, id); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Service) waitUnlocked(ctx context.Context, r *release) error {
+func (s *Service) waitUnlocked(ctx context.Context, containerID string, done <-chan struct{}) error {
 	s.mu.Unlock()
 	defer s.mu.Lock()
 	select {
-	case <-r.done:
+	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("network of %s still being torn down: %w", r.sb.ContainerID, ctx.Err())
+		return fmt.Errorf("network of %s still being set up or torn down: %w", containerID, ctx.Err())
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"berth/errdefs"
 	"berth/network/bridge"
-	"berth/network/nsenter"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -66,40 +65,17 @@ type Sandbox struct {
 // Setup creates the container's sandbox: its namespace (bind-mounted at
 // <ExecRoot>/netns/<short id>), an endpoint per network, published ports
 // and the /etc files. Calling it for a container that has a sandbox returns
-// that one. On error nothing is left behind.
+// that one. On error nothing is left behind. It is Prepare, then Wait.
 func (s *Service) Setup(ctx context.Context, req SandboxRequest) (*Sandbox, error) {
-	if req.ContainerID == "" || req.Dir == "" {
-		return nil, fmt.Errorf("network sandbox: container id and directory are required: %w", errdefs.ErrInvalidArgument)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// A restart of the same container reuses its namespace path.
-	if err := s.awaitRelease(ctx, req.ContainerID); err != nil {
-		return nil, err
-	}
-	if sb := s.sandboxes[req.ContainerID]; sb != nil {
-		return s.view(sb), nil
-	}
-	sb, err := s.plan(req)
+	p, err := s.Prepare(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.allocatePorts(sb, req); err != nil {
-		return nil, err
+	<-p.done
+	if p.err != nil {
+		return nil, p.err
 	}
-	if err := s.putSandbox(sb); err != nil {
-		s.releasePorts(sb.ContainerID)
-		return nil, err
-	}
-	s.sandboxes[sb.ContainerID] = sb
-	if err := s.build(ctx, sb, req); err != nil {
-		if terr := s.teardownLocked(sb); terr != nil {
-			s.log.Warn("undo network sandbox", "container", sb.ContainerID, "err", terr)
-		}
-		return nil, err
-	}
-	s.refreshDNS()
-	return s.view(sb), nil
+	return p.Sandbox, nil
 }
 
 // Sandbox returns a container's sandbox, for example after a daemon
@@ -253,47 +229,6 @@ func endpointConfig(s *Service, eps map[string]*network.EndpointSettings, n *net
 		}
 	}
 	return nil
-}
-
-// build makes the kernel objects and files of a planned sandbox.
-func (s *Service) build(ctx context.Context, sb *sandboxRecord, req SandboxRequest) error {
-	switch sb.Mode {
-	case "container":
-		return nil
-	case "host":
-		return s.writeFiles(sb, false)
-	}
-	if err := nsenter.Create(sb.NetnsPath); err != nil {
-		return err
-	}
-	err := s.withContainerNS(sb.NetnsPath, func(h *netlink.Handle, fd int) error {
-		lo, err := h.LinkByName("lo")
-		if err != nil {
-			return fmt.Errorf("loopback: %w", err)
-		}
-		if err := h.LinkSetUp(lo); err != nil {
-			return fmt.Errorf("loopback up: %w", err)
-		}
-		for _, ep := range sb.Endpoints {
-			if ep.HostVeth == "" {
-				continue
-			}
-			if err := s.attach(h, fd, sb, ep); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if err := s.applyFirewall(); err != nil {
-		return err
-	}
-	if err := s.startDNS(ctx, sb); err != nil {
-		return err
-	}
-	return s.writeFiles(sb, false)
 }
 
 // withContainerNS gives fn a netlink handle and an open descriptor of the

@@ -49,6 +49,9 @@ type Service struct {
 	// releasing are the sandboxes Teardown is deleting the kernel objects
 	// of, by container id.
 	releasing map[string]*release
+	// building are the sandboxes Prepare returned whose plumbing is still
+	// being made, by container id.
+	building map[string]*Prepared
 	// releaseHook, when set (by tests), runs in Teardown between a
 	// sandbox's release and the deletion of its kernel objects.
 	releaseHook func(containerID string)
@@ -80,7 +83,8 @@ func New(ctx context.Context, opts Options) (_ *Service, err error) {
 		return nil, fmt.Errorf("network service: %w", err)
 	}
 	s := &Service{opts: opts, log: opts.Logger, db: opts.DB, pools: pools,
-		reserved: map[string][]*os.File{}, dns: map[string]*dns.Server{}, releasing: map[string]*release{}}
+		reserved: map[string][]*os.File{}, dns: map[string]*dns.Server{},
+		releasing: map[string]*release{}, building: map[string]*Prepared{}}
 	defer func() {
 		if err != nil {
 			s.stopServing()
@@ -173,8 +177,9 @@ func (s *Service) closeHandles() {
 func (s *Service) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Teardowns under way finish first: the daemon leaves no veth behind.
-	_ = s.awaitReleases(context.Background())
+	// Set-ups and teardowns under way finish first: the daemon leaves no
+	// half-made sandbox and no veth behind.
+	_ = s.awaitAllIdle(context.Background())
 	var errs []error
 	s.stopServing()
 	if !slices.ContainsFunc(slices.Collect(maps.Values(s.sandboxes)), func(sb *sandboxRecord) bool { return sb.Mode == "bridge" }) {
