@@ -1,12 +1,19 @@
 package ui
 
 import (
+	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"berth/errdefs"
+	"berth/registry/storage"
+	"berth/registry/storage/fs"
 )
 
 // TestSignIn covers the sign-in form, the cookie's attributes, redirects
@@ -169,4 +176,65 @@ func TestCatalogCache(t *testing.T) {
 	// A repository's own pages never wait for the list.
 	s.pushImage("newer/three", "v1", "amd64")
 	b.get("/ui/repo/newer/three").want(t, "new repository's tags", 200, []string{"v1"}, nil)
+}
+
+// faulty is the filesystem driver with failures switched on at will, the
+// way a storage outage looks to the registry.
+type faulty struct {
+	storage.Driver
+	mu   sync.Mutex
+	fail string // operation to fail: "List" or "Get"
+}
+
+func (f *faulty) broken(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail == op {
+		return fmt.Errorf("storage %s: injected outage: %w", op, errdefs.ErrUnavailable)
+	}
+	return nil
+}
+
+func (f *faulty) set(op string) {
+	f.mu.Lock()
+	f.fail = op
+	f.mu.Unlock()
+}
+
+func (f *faulty) List(ctx context.Context, p string) ([]string, error) {
+	if err := f.broken("List"); err != nil {
+		return nil, err
+	}
+	return f.Driver.List(ctx, p)
+}
+
+func (f *faulty) Get(ctx context.Context, p string) ([]byte, error) {
+	if err := f.broken("Get"); err != nil && strings.HasPrefix(p, "repositories/") {
+		return nil, err
+	}
+	return f.Driver.Get(ctx, p)
+}
+
+// TestStorageOutage: pages answer 503 with a plain message, naming no
+// storage path, and work again once storage is back.
+func TestStorageOutage(t *testing.T) {
+	t.Parallel()
+	d, err := fs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &faulty{Driver: d}
+	s := newSiteOn(t, f, true, withUI(func(o *Options) { o.CatalogTTL = -1 }))
+	s.pushImage("a/b", "v1", "amd64")
+	b := s.browser()
+	for _, tc := range []struct{ op, path string }{
+		{"List", "/ui/"},
+		{"List", "/ui/repo/a/b"},
+		{"Get", "/ui/repo/a/b/-/manifests/v1"},
+	} {
+		f.set(tc.op)
+		b.get(tc.path).want(t, tc.op+" "+tc.path, 503, []string{"storage unavailable; try again"}, []string{"injected", "repositories/"})
+		f.set("")
+		b.get(tc.path).want(t, "recovered "+tc.path, 200, nil, nil)
+	}
 }

@@ -124,12 +124,12 @@ func New(ctx context.Context, opts Options) (*UI, error) {
 		return nil, fmt.Errorf("ui static files: %w", err)
 	}
 	u.static = http.StripPrefix("/ui/static/", http.FileServerFS(sub))
-	// Mirrors stay out of the UI's server: browsing a mirror namespace shows
-	// what is cached and never reaches the upstream.
 	var events server.EventSink
 	if opts.Events != nil {
 		events = deletesOnly{opts.Events}
 	}
+	// Mirrors stay out of the UI's server: browsing a mirror namespace shows
+	// what is cached and never reaches the upstream.
 	u.api = apiClient{h: server.New(server.Options{Storage: opts.Storage, Log: u.log, Events: events,
 		Authorizer: policy{accounts: opts.Accounts, open: opts.Open}, MaxManifestSize: opts.MaxManifestSize})}
 	return u, nil
@@ -260,12 +260,16 @@ func badRequest(format string, args ...any) error {
 // without detail, which could name storage paths.
 func (u *UI) renderError(w http.ResponseWriter, req *request, err error) {
 	var ue *uiError
-	if !errors.As(err, &ue) {
+	switch {
+	case errors.As(err, &ue):
+	case errors.Is(err, context.Canceled):
+		return // the browser went away
+	case errors.Is(err, errdefs.ErrUnavailable):
+		u.log.Warn("ui request", "path", req.r.URL.Path, "err", err)
+		ue = &uiError{status: http.StatusServiceUnavailable, msg: "storage unavailable; try again"}
+	default:
 		u.log.Error("ui request", "path", req.r.URL.Path, "err", err)
 		ue = &uiError{status: http.StatusInternalServerError, msg: "internal error; see the registry's log"}
-		if errors.Is(err, context.Canceled) {
-			return
-		}
 	}
 	if ue.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", "GET, HEAD, POST")
