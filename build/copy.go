@@ -25,7 +25,6 @@ type source struct {
 	data    []byte      // a heredoc's content
 	archive bool        // ADD: a local tar to extract at the destination
 	mode    fs.FileMode // heredocs and downloads
-	mtime   int64       // downloads: Last-Modified, seconds
 }
 
 // copyOp is a COPY or ADD with its arguments expanded and its sources

@@ -167,7 +167,7 @@ func (w *layerWriter) write(out io.Writer) error {
 		case src.archive:
 			archives = append(archives, src)
 		case src.tree == nil:
-			h := w.header(target, tar.TypeReg, w.mode(src.mode), time.Unix(src.mtime, 0))
+			h := w.header(target, tar.TypeReg, w.mode(src.mode), time.Unix(0, 0))
 			h.Size = int64(len(src.data))
 			w.add(&entry{hdr: h, data: src.data})
 		case isDir:
@@ -199,9 +199,6 @@ func (w *layerWriter) addDir(tree fileTree, dir, target string) error {
 // hard links become copies.
 func (w *layerWriter) addFile(tree fileTree, rel, name string, fi fs.FileInfo, src source) error {
 	mtime := fi.ModTime().Truncate(time.Second)
-	if src.mtime != 0 {
-		mtime = time.Unix(src.mtime, 0)
-	}
 	switch m := fi.Mode(); {
 	case m.IsDir():
 		w.add(&entry{hdr: w.header(name+"/", tar.TypeDir, w.mode(m), mtime)})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"time"
 
 	"berth/errdefs"
 
@@ -58,13 +59,17 @@ func (j *job) download(ctx context.Context, rawURL, checksum string) (source, er
 	if checksum != "" && dg.Digest().String() != checksum {
 		return source{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "ADD %s: digest mismatch %s: %s", rawURL, dg.Digest(), checksum)
 	}
+	// Docker's time for a download: Last-Modified, else the epoch.
+	mtime := time.Unix(0, 0)
+	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		mtime = t
+	}
+	if err := os.Chtimes(f.Name(), mtime, mtime); err != nil {
+		return source{}, fmt.Errorf("download %s: %w", rawURL, err)
+	}
 	fi, err := os.Stat(f.Name())
 	if err != nil {
 		return source{}, err
 	}
-	src := source{tree: dirTree{j.work}, rel: filepath.Base(f.Name()), name: name, info: fi, mode: 0o600}
-	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
-		src.mtime = t.Unix()
-	}
-	return src, nil
+	return source{tree: dirTree{j.work}, rel: filepath.Base(f.Name()), name: name, info: fi, mode: 0o600}, nil
 }

@@ -41,6 +41,8 @@ func addServer(t *testing.T, archive []byte) (*httptest.Server, *atomic.Value) {
 		case "/data":
 			w.Header().Set("Last-Modified", "Tue, 03 Feb 2009 04:05:06 GMT")
 			fmt.Fprint(w, data.Load().(string))
+		case "/nolm":
+			fmt.Fprint(w, "no time\n")
 		case "/remote.tar.gz":
 			w.Write(archive)
 		default:
@@ -61,14 +63,15 @@ COPY a.tar.gz /x/copied/
 ADD {{URL}}/remote.tar.gz /x/url/
 ADD --checksum=sha256:{{SUM}} {{URL}}/data /x/sum
 ADD --chown=7:8 ["{{URL}}/data", "/x/renamed"]
-RUN cd /x && find . | sort && cat plain/p gz/p bz2/p xz/p sum && stat -c '%u:%g %a %Y %n' renamed sum
+ADD {{URL}}/nolm /x/
+RUN cd /x && find . | sort && cat plain/p gz/p bz2/p xz/p sum && stat -c '%u:%g %a %Y %n' renamed sum nolm
 `
 
 // TestBuildAdd checks ADD's sources end to end, through the berth CLI
 // and the stock docker CLI: local tars extracted (plain, gzip, bzip2,
 // xz), a compressed file that is no tar and a COPYed tar kept as they
 // are, URLs downloaded (never extracted) with the server's Last-Modified
-// time and mode 0600, --checksum, --chown, and the cache of a download
+// time (the epoch without one) and mode 0600, --checksum, --chown, and the cache of a download
 // kept while its content is the same.
 func TestBuildAdd(t *testing.T) {
 	t.Parallel()
@@ -87,11 +90,12 @@ func TestBuildAdd(t *testing.T) {
 		"c.tar.xz":   string(compressed(t, "xz", tarOf("xz"))),
 		"notar.gz":   string(compressed(t, "gzip", []byte("not a tar\n"))),
 	}
-	want := strings.Join([]string{".", "./bz2", "./bz2/p", "./copied", "./copied/a.tar.gz", "./gz", "./gz/p", "./notar.gz",
+	want := strings.Join([]string{".", "./bz2", "./bz2/p", "./copied", "./copied/a.tar.gz", "./gz", "./gz/p", "./nolm", "./notar.gz",
 		"./plain", "./plain/p", "./renamed", "./sum", "./url", "./url/remote.tar.gz", "./xz", "./xz/p",
 		"plain", "gzip", "bzip2", "xz", "remote v1",
 		fmt.Sprintf("7:8 600 %d renamed", time.Date(2009, 2, 3, 4, 5, 6, 0, time.UTC).Unix()),
-		fmt.Sprintf("0:0 600 %d sum", time.Date(2009, 2, 3, 4, 5, 6, 0, time.UTC).Unix())}, "\n") + "\n"
+		fmt.Sprintf("0:0 600 %d sum", time.Date(2009, 2, 3, 4, 5, 6, 0, time.UTC).Unix()),
+		"0:0 600 0 nolm"}, "\n") + "\n" // no Last-Modified: the epoch, as Docker
 	clients := []struct {
 		name  string
 		build func(args ...string) result
