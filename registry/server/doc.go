@@ -24,4 +24,6 @@
 // chunk is appended to data/<id> and the sha256 state saved, so the digest is
 // verified while the bytes stream in; finishing writes the blob link. Two
 // pushes of the same blob both verify their bytes and either link wins.
+// One request at a time writes an upload (uploadlock.go); the objects of
+// garbage collection are drawn in gcstate.go.
 package server

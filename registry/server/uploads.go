@@ -203,10 +203,14 @@ func chunkRange(r *http.Request, offset int64) (int64, error) {
 
 // patchUpload appends a chunk (with Content-Range) or a stream (without).
 func (s *Server) patchUpload(w http.ResponseWriter, r *http.Request, rt route) error {
-	st, err := s.loadUpload(r.Context(), rt)
+	st, unlock, err := s.lockedUpload(r.Context(), rt)
 	if err != nil {
+		if st != nil {
+			writeUploadHeaders(w, rt.name, rt.ref, st.Offset)
+		}
 		return err
 	}
+	defer unlock()
 	want, err := chunkRange(r, st.Offset)
 	if err != nil {
 		writeUploadHeaders(w, rt.name, rt.ref, st.Offset)
@@ -222,10 +226,14 @@ func (s *Server) patchUpload(w http.ResponseWriter, r *http.Request, rt route) e
 
 // putUpload takes an optional last chunk and completes the upload.
 func (s *Server) putUpload(w http.ResponseWriter, r *http.Request, rt route) error {
-	st, err := s.loadUpload(r.Context(), rt)
+	st, unlock, err := s.lockedUpload(r.Context(), rt)
 	if err != nil {
+		if st != nil {
+			writeUploadHeaders(w, rt.name, rt.ref, st.Offset)
+		}
 		return err
 	}
+	defer unlock()
 	d, err := parseDigest(r.URL.Query().Get("digest"))
 	if err != nil {
 		return err
@@ -333,9 +341,11 @@ func (s *Server) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) 
 }
 
 func (s *Server) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) error {
-	if _, err := s.loadUpload(r.Context(), rt); err != nil {
+	_, unlock, err := s.lockedUpload(r.Context(), rt)
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	if err := s.st.dropUpload(r.Context(), rt.ref); err != nil {
 		return err
 	}

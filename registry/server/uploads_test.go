@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -179,4 +181,60 @@ func TestPurgeUploads(t *testing.T) {
 		t.Fatalf("purge = %d, %v; want 1", n, err)
 	}
 	e.do("GET", loc, nil).want(t, 404, codeBlobUploadUnknown)
+}
+
+// TestUploadOneWriter: a second PATCH of an upload while the first is
+// still streaming its chunk (a client retrying on another replica) is
+// answered 416 with the committed range; the upload then completes with
+// the first chunk's bytes, and only with them.
+func TestUploadOneWriter(t *testing.T) {
+	t.Parallel()
+	a := newEnv(t)
+	b := newEnvAt(t, a.root) // another registry process over the same storage
+	loc := a.do("POST", "/v2/one/writer/blobs/uploads/", nil).want(t, 202, "").header.Get("Location")
+	first, other := bytes.Repeat([]byte("a"), 1<<20), bytes.Repeat([]byte("b"), 1<<20)
+	pr, pw := io.Pipe()
+	req, err := http.NewRequestWithContext(t.Context(), "PATCH", a.url+loc, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(len(first))
+	req.Header.Set("Content-Range", fmt.Sprintf("0-%d", len(first)-1))
+	done := make(chan *http.Response, 1)
+	go func() {
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			close(done)
+			return
+		}
+		res.Body.Close()
+		done <- res
+	}()
+	pw.Write(first[:len(first)/2])
+	lock := filepath.Join(a.root, "uploadlocks", loc[strings.LastIndex(loc, "/")+1:])
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(lock); err == nil {
+			break // the first writer holds the lock, its chunk half sent
+		} else if time.Now().After(deadline) {
+			t.Fatalf("first writer never locked the upload: %v", err)
+		}
+	}
+	r := b.do("PATCH", loc, other, "Content-Range", fmt.Sprintf("0-%d", len(other)-1)).want(t, 416, codeBlobUploadInvalid)
+	if r.header.Get("Range") != "0-0" || r.header.Get("Location") != loc {
+		t.Errorf("416 headers: Range %q Location %q", r.header.Get("Range"), r.header.Get("Location"))
+	}
+	pw.Write(first[len(first)/2:])
+	pw.Close()
+	if res := <-done; res == nil || res.StatusCode != 202 {
+		t.Fatalf("first writer: %v", res)
+	}
+	d := digest.FromBytes(first)
+	b.do("PUT", loc+"?digest="+d.String(), nil).want(t, 201, "")
+	if got := a.do("GET", "/v2/one/writer/blobs/"+d.String(), nil).want(t, 200, "").body; !bytes.Equal(got, first) {
+		t.Fatal("blob bytes differ from the first writer's")
+	}
+	if names, _ := os.ReadDir(filepath.Join(a.root, "uploadlocks")); len(names) != 0 {
+		t.Fatalf("locks left: %v", names)
+	}
 }
