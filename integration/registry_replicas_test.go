@@ -315,9 +315,6 @@ const stormClients, stormImages = 6, 18
 // directly; then every replica serves every image.
 func storm(t *testing.T, rs *replicaSet, user, admin string) {
 	const clients, images = stormClients, stormImages / stormClients
-	newClient := func(base, u string) *regClient {
-		return &regClient{base: base, user: u, pass: u + "-pw", tokens: map[string]string{}}
-	}
 	repo := func(i int) string {
 		if user == "" {
 			return fmt.Sprintf("app%d", i%3)
@@ -338,41 +335,16 @@ func storm(t *testing.T, rs *replicaSet, user, admin string) {
 			}
 		}()
 	}
-	// One collector per replica, started together, so their leases meet.
 	stormDone := make(chan struct{})
-	var gcWG sync.WaitGroup
-	var gcMu sync.Mutex
-	gcs := map[int]int{}
-	for i, addr := range rs.addrs {
-		gcWG.Add(1)
-		go func() {
-			defer gcWG.Done()
-			c := newClient("http://"+addr, admin)
-			for {
-				res, b, err := c.do("POST", "/api/v1/gc", nil)
-				if err != nil || (res.StatusCode != 200 && res.StatusCode != 409) {
-					errs <- fmt.Errorf("gc on replica %d: %v %s", i, err, b)
-					return
-				}
-				gcMu.Lock()
-				gcs[res.StatusCode]++
-				gcMu.Unlock()
-				select {
-				case <-time.After(10 * time.Millisecond):
-				case <-stormDone:
-					return
-				}
-			}
-		}()
-	}
+	gcs := collectEverywhere(rs, admin, stormDone, errs)
 	wg.Wait()
 	close(stormDone)
-	gcWG.Wait()
+	gcs.wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
 	}
-	t.Logf("collections during the storm: %d ran, %d refused (another replica held the lease)", gcs[200], gcs[409])
+	t.Logf("collections during the storm: %d ran, %d refused (another replica held the lease)", gcs.byStatus[200], gcs.byStatus[409])
 	for _, addr := range rs.addrs {
 		c := newClient("http://"+addr, user)
 		for i := range clients {
@@ -383,6 +355,47 @@ func storm(t *testing.T, rs *replicaSet, user, admin string) {
 			}
 		}
 	}
+}
+
+func newClient(base, user string) *regClient {
+	return &regClient{base: base, user: user, pass: user + "-pw", tokens: map[string]string{}}
+}
+
+// collections counts the answers to the collections started on replicas.
+type collections struct {
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	byStatus map[int]int
+}
+
+// collectEverywhere starts collections on every replica at once, so their
+// leases meet, again and again until stop; anything but 200 (collected) or
+// 409 (another replica holds the lease) is an error.
+func collectEverywhere(rs *replicaSet, admin string, stop chan struct{}, errs chan<- error) *collections {
+	gcs := &collections{byStatus: map[int]int{}}
+	for i, addr := range rs.addrs {
+		gcs.wg.Add(1)
+		go func() {
+			defer gcs.wg.Done()
+			c := newClient("http://"+addr, admin)
+			for {
+				res, b, err := c.do("POST", "/api/v1/gc", nil)
+				if err != nil || (res.StatusCode != 200 && res.StatusCode != 409) {
+					errs <- fmt.Errorf("gc on replica %d: %v %s", i, err, b)
+					return
+				}
+				gcs.mu.Lock()
+				gcs.byStatus[res.StatusCode]++
+				gcs.mu.Unlock()
+				select {
+				case <-time.After(10 * time.Millisecond):
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	return gcs
 }
 
 // checkSpread reads the replicas' access logs: every replica served
