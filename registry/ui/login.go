@@ -2,7 +2,9 @@ package ui
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"berth/errdefs"
@@ -43,13 +45,20 @@ func (u *UI) login(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	name, pass := req.r.PostFormValue("username"), req.r.PostFormValue("password")
+	key := throttleKey(name, req.r.RemoteAddr)
+	if wait := u.throttle.blocked(key); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		return u.loginPage(w, req, fmt.Sprintf("Too many failed sign-ins; try again in %d seconds.", int(wait.Seconds())+1), http.StatusTooManyRequests)
+	}
 	_, err := u.accounts.Verify(req.r.Context(), name, pass)
 	if errors.Is(err, errdefs.ErrUnauthenticated) {
+		u.throttle.failed(key)
 		u.log.WarnContext(req.r.Context(), "ui sign-in failed", "user", name, "remote", req.r.RemoteAddr)
 		return u.loginPage(w, req, "Invalid username or password.", http.StatusUnauthorized)
 	} else if err != nil {
 		return err
 	}
+	u.throttle.succeeded(key)
 	u.setSession(w, req.r, newSession(name, u.ttl))
 	http.Redirect(w, req.r, safeNext(req.r.PostFormValue("next")), http.StatusSeeOther)
 	return nil

@@ -88,6 +88,7 @@ type UI struct {
 	pages    map[string]*template.Template
 	static   http.Handler
 	catalog  catalogCache
+	throttle *throttle
 }
 
 // New loads (or creates) the session key in storage and parses the
@@ -99,7 +100,7 @@ func New(ctx context.Context, opts Options) (*UI, error) {
 	if !opts.Open && opts.Accounts == nil {
 		return nil, fmt.Errorf("ui: accounts required with authentication: %w", errdefs.ErrInvalidArgument)
 	}
-	u := &UI{accounts: opts.Accounts, d: opts.Storage, open: opts.Open, log: opts.Log, ttl: opts.SessionTTL}
+	u := &UI{accounts: opts.Accounts, d: opts.Storage, open: opts.Open, log: opts.Log, ttl: opts.SessionTTL, throttle: newThrottle()}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
