@@ -229,3 +229,25 @@ func interruptBuild(t *testing.T, argv, env []string) {
 		t.Errorf("the interrupted build succeeded: %s", stderr.String())
 	}
 }
+
+// TestBuildStageFailure fails one stage while another, independent one
+// runs a long RUN: the build stops at once with the failure's status, the
+// other RUN's container goes with everything else of it, and only the
+// failed RUN's container is kept, as Docker keeps it.
+func TestBuildStageFailure(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.importBusybox("busybox:latest")
+	// Stage b sleeps past runCmd's limit: a build that waited for it fails.
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox AS a\nRUN sleep 1; exit 7\n" +
+		"FROM busybox AS b\nRUN echo started; sleep 600\n" +
+		"FROM busybox\nCOPY --from=a /etc/passwd /a\nCOPY --from=b /etc/passwd /b\n"})
+	r := d.berth("build", dir)
+	if r.Code != 7 || !strings.Contains(r.Stderr, "The command '/bin/sh -c sleep 1; exit 7' returned a non-zero code: 7") {
+		t.Fatalf("build: %s", r)
+	}
+	if ps := d.must("ps", "-a", "--no-trunc", "--format", "{{.Command}} {{.Status}}"); strings.Count(ps, "\n") != 1 || !strings.Contains(ps, "exit 7") {
+		t.Errorf("containers after the build, want the failed RUN's alone:\n%s", ps)
+	}
+	d.assertNoBuildLeftovers()
+}
