@@ -190,6 +190,7 @@ type platformRow struct {
 	Platform string
 	Digest   string
 	Size     int64
+	Created  string
 	Note     string
 }
 
@@ -298,7 +299,8 @@ func (u *UI) manifest(w http.ResponseWriter, req *request, name, ref string) err
 }
 
 // platforms describes an index's entries, each with its image's size
-// (config and layers) read from the child manifest.
+// (config and layers) and creation time read from the child manifest and
+// its config.
 func (u *UI) platforms(ctx context.Context, who caller, name string, descs []ocispec.Descriptor) ([]platformRow, error) {
 	rows := make([]platformRow, len(descs))
 	g, gctx := errgroup.WithContext(ctx)
@@ -316,7 +318,8 @@ func (u *UI) platforms(ctx context.Context, who caller, name string, descs []oci
 			} else if err != nil {
 				return err
 			}
-			rows[i].Size = summarize(child).Size
+			sum := u.describe(gctx, who, name, child)
+			rows[i].Size, rows[i].Created = sum.Size, sum.Created
 			return nil
 		})
 	}

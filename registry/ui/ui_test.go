@@ -126,7 +126,7 @@ func TestManifestPage(t *testing.T) {
 	for _, l := range child.Layers {
 		armSize += l.Size
 	}
-	if !regexp.MustCompile(`linux/arm64/v8</td>\s*<td class="num" title="` + fmt.Sprint(armSize) + ` bytes">` + regexp.QuoteMeta(humanSize(armSize))).MatchString(idx.body) {
+	if !regexp.MustCompile(`linux/arm64/v8</td>\s*<td class="num" title="` + fmt.Sprint(armSize) + ` bytes">` + regexp.QuoteMeta(humanSize(armSize)) + `</td>\s*<td class="nowrap">2026-11-02 10:20:30 UTC</td>`).MatchString(idx.body) {
 		t.Errorf("index: arm64 row lacks the image size %d", armSize)
 	}
 	b.get("/ui/repo/alice/app").want(t, "tags", 200, []string{"linux/amd64, linux/arm64/v8", "2026-11-02 10:20:30 UTC",
