@@ -71,9 +71,12 @@ func (u *UI) may(ctx context.Context, user, name, action string) (bool, error) {
 }
 
 // known reports whether the account still exists. Every account owns the
-// namespace of its name, so the policy grants it pull there exactly when
-// the account exists; this reads the accounts' short-lived cache instead of
-// storage on every page.
+// namespace of its name, so the policy grants it pull there when the
+// account exists; removing an account drops its namespace's policy too.
+// (Should someone make a removed user's namespace public by hand, the old
+// session would say "signed in" while the policy grants it what anonymous
+// visitors get: nothing more.) This reads the accounts' short-lived cache
+// instead of storage on every page.
 func (u *UI) known(ctx context.Context, user string) bool {
 	ok, err := u.may(ctx, user, user+"/x", auth.ActionPull)
 	return err == nil && ok
