@@ -17,6 +17,12 @@ var funcs = template.FuncMap{
 	"size":  humanSize,
 	"short": shortDigest,
 	"join":  strings.Join,
+	"nslabel": func(ns string) string {
+		if ns == topLevel {
+			return "(top level)"
+		}
+		return ns
+	},
 	// quoted renders an exec-form argument list as a Dockerfile would.
 	"quoted": func(args []string) string {
 		b, _ := json.Marshal(args) // strings always marshal

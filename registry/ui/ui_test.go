@@ -71,7 +71,7 @@ func TestAccess(t *testing.T) {
 		{"alice", "/ui/repo/team/tool", 200, []string{"v1"}, []string{">Delete<"}},
 		{"admin", "/ui/", 200, []string{"(top level)", `href="/ui/ns/alice"`, `href="/ui/ns/team"`}, nil},
 		{"admin", "/ui/ns/_", 200, []string{`href="/ui/repo/secret"`}, nil},
-		{"admin", "/ui/repo/secret", 200, []string{">Delete<"}, nil},
+		{"admin", "/ui/repo/secret", 200, []string{">Delete<", `<a href="/ui/ns/_">(top level)</a>`}, nil},
 		{"admin", "/ui/repo/alice/app/-/manifests/nope", 404, []string{"manifest alice/app:nope unknown"}, nil},
 		{"admin", "/ui/repo/nobody/here", 404, []string{"repository nobody/here unknown"}, nil},
 		{"admin", "/ui/repo/Bad..Name", 404, []string{"not found"}, nil},
