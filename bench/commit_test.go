@@ -51,13 +51,9 @@ func BenchmarkCommit(b *testing.B) {
 	}
 	for range b.N {
 		runs := alternate(commitRounds, len(es.all)+1, step)
-		for i, e := range es.all {
-			record(b, Result{Workload: commitWorkload, System: e.name, Runs: runs[i]})
-		}
-		record(b, Result{Workload: commitWorkload, System: "tar of the files to disk, fsynced", Floor: true, Runs: runs[len(es.all)],
-			Note: "the container wrote 1,000 files of 100 KiB from /dev/urandom; commit of the exited container, the new image removed after each run (untimed)"})
+		note := "the container wrote 1,000 files of 100 KiB from /dev/urandom; commit of the exited container, the new image removed after each run (untimed)"
+		recordAll(b, es, commitWorkload, note, runs, floorRuns{"tar of the files to disk, fsynced", runs[len(es.all)]})
 	}
-	es.recordSkips(b, commitWorkload)
 }
 
 // writeCommitFiles writes the same shape of data on the host.
