@@ -55,7 +55,7 @@ func BenchmarkCopyOnWrite(b *testing.B) {
 	for range b.N {
 		runs := alternate(cowRounds, len(es.all)+1, step)
 		note := "image built from the busybox fixture with RUN head -c 1GiB /dev/zero > /big; each run a new container, removed by --rm"
-		recordAll(b, es, cowWorkload, note, runs, floorRuns{"copy of 1 GiB on this disk, fsynced", runs[len(es.all)]})
+		recordAll(b, es, cowWorkload, note, runs, floorRuns{"copy of 1 GiB on disk, fsynced", runs[len(es.all)]})
 	}
 }
 

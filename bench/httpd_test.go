@@ -15,7 +15,7 @@ import (
 )
 
 // httpdRounds is how many web servers each system starts, per way in.
-const httpdRounds = 9
+const httpdRounds = 15
 
 const (
 	httpdPublished = "web server: run -d -p, first HTTP 200 via the published port"

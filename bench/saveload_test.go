@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-const saveLoadRounds = 3
+const saveLoadRounds = 5
 
 // BenchmarkSaveLoad times `save -o` of the multi-layer fixture image and
 // `load -i` of its archive into a store that does not hold it (the image
