@@ -30,6 +30,7 @@ func describeMachine(ctx context.Context, commit string) []string {
 	}
 	lines = append(lines, docker,
 		"podman: "+output(ctx, "podman", "--version"),
+		"buildah: "+output(ctx, "buildah", "--version"),
 		"runc: "+output(ctx, "runc", "--version"),
 		"crun: "+output(ctx, "crun", "--version"),
 		"CNCF registry: "+output(ctx, "docker-registry", "--version"),
