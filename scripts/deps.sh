@@ -4,8 +4,9 @@
 # module proxy.
 set -euo pipefail
 # `deps.sh test` adds what only the tests use: HAProxy in front of registry
-# replicas, Chromium for the registry UI's browser test, and versitygw (an
-# S3 server, built from the Go module proxy) for the S3 storage tests.
+# replicas, Chromium for the registry UI's browser test, and from the Go
+# module proxy versitygw (an S3 server) for the S3 storage tests and the OCI
+# distribution-spec conformance suite.
 pkgs=(runc crun busybox-static btrfs-progs jq curl iproute2 nftables xz-utils bzip2 zstd skopeo docker-registry)
 if [ "${1:-}" = test ]; then
 	pkgs+=(haproxy chromium)
@@ -13,6 +14,15 @@ if [ "${1:-}" = test ]; then
 	if ! command -v versitygw >/dev/null && [ ! -x "$gobin/versitygw" ]; then
 		echo "deps: building versitygw from the Go module proxy"
 		go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+	fi
+	# The OCI distribution-spec conformance suite, pinned, as a test binary.
+	if [ ! -x "$gobin/oci-conformance.test" ]; then
+		echo "deps: building the OCI conformance suite from the Go module proxy"
+		tmp=$(mktemp -d)
+		(cd "$tmp" && go mod init conformance >/dev/null 2>&1 &&
+			go get github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111 >/dev/null 2>&1 &&
+			go test -c -o "$gobin/oci-conformance.test" github.com/opencontainers/distribution-spec/conformance)
+		rm -rf "$tmp"
 	fi
 fi
 missing=()
