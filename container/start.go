@@ -82,21 +82,28 @@ func (s *Service) start(ctx context.Context, e *entry) (err error) {
 		return err
 	}
 	s.handOver(e, shim)
-	if err := shim.Start(ctx); err != nil {
+	before := rec.State
+	rec.State.Status = StatusRunning
+	if before.Status != StatusRunning && before.Status != StatusPaused {
+		rec.State.Pid, rec.State.StartedAt = shim.InitPid(), time.Now().UTC()
+	}
+	rec.State.ExitCode, rec.State.Error, rec.State.HasBeenStarted = 0, "", true
+	rec.State.OOMKilled = false
+	// The record is written while the runtime starts the process: the exit
+	// of a short-lived container is handled only once both are done (it
+	// needs e.mu), so the two would otherwise add up.
+	saved := make(chan error, 1)
+	go func() { saved <- s.save(e) }()
+	err = shim.Start(ctx)
+	serr := <-saved
+	if err != nil {
+		rec.State = before
 		shim.Delete(context.WithoutCancel(ctx), true)
 		return err
 	}
 	e.shim = shim
-	now := time.Now().UTC()
-	prev := rec.State.Status
-	rec.State.Status = StatusRunning
-	if prev != StatusRunning && prev != StatusPaused {
-		rec.State.Pid, rec.State.StartedAt = shim.InitPid(), now
-	}
-	rec.State.ExitCode, rec.State.Error, rec.State.HasBeenStarted = 0, "", true
-	rec.State.OOMKilled = false
-	if err := s.save(e); err != nil {
-		return err
+	if serr != nil {
+		return serr
 	}
 	s.publish(rec, eventtypes.ActionStart, nil)
 	go s.monitor(e, shim)

@@ -135,8 +135,11 @@ func (s *Service) plumb(ctx context.Context, sb *sandboxRecord) error {
 	if err != nil {
 		return err
 	}
-	if err := s.applyFirewall(); err != nil {
-		return err
+	// Only published ports give a sandbox rules of its own.
+	if len(sb.Ports) > 0 {
+		if err := s.applyFirewall(); err != nil {
+			return err
+		}
 	}
 	return s.startDNS(ctx, sb)
 }

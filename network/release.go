@@ -45,7 +45,10 @@ func (s *Service) Teardown(ctx context.Context, containerID string) error {
 	s.releasePorts(containerID)
 	delete(s.sandboxes, containerID)
 	s.releasing[containerID] = r
-	ferr := s.applyFirewall()
+	var ferr error
+	if len(sb.Ports) > 0 {
+		ferr = s.applyFirewall()
+	}
 	s.refreshDNS()
 	s.mu.Unlock()
 

@@ -79,6 +79,10 @@ type PendingShim struct {
 	goW    *os.File // closed without a word: the shim exits
 	readyR *os.File
 	logf   string
+	// started is closed once the process is started (or failed to be,
+	// startErr): the fork and exec do not hold up the caller either.
+	started  chan struct{}
+	startErr error
 }
 
 // LaunchShim starts a shim for opts without letting it create the
@@ -91,34 +95,50 @@ func LaunchShim(ctx context.Context, opts ShimOptions) (*PendingShim, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shim %s: log: %w", opts.ID, err)
 	}
-	defer logf.Close()
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
+		logf.Close()
 		return nil, fmt.Errorf("shim %s: ready pipe: %w", opts.ID, err)
 	}
-	defer readyW.Close()
 	goR, goW, err := os.Pipe()
 	if err != nil {
-		readyR.Close()
+		closeAll(logf, readyR, readyW)
 		return nil, fmt.Errorf("shim %s: go pipe: %w", opts.ID, err)
 	}
-	defer goR.Close()
 	cmd := exec.Command(opts.Binary, append(opts.args(), "--go-fd", "4")...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{readyW, goR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		readyR.Close()
-		goW.Close()
-		return nil, fmt.Errorf("shim %s: start: %w", opts.ID, err)
+	p := &PendingShim{opts: opts, cmd: cmd, goW: goW, readyR: readyR, logf: logf.Name(), started: make(chan struct{})}
+	go func() {
+		err := cmd.Start()
+		// The child has its copies; the parent's would hide its exit.
+		closeAll(logf, readyW, goR)
+		if err != nil {
+			p.startErr = fmt.Errorf("shim %s: start: %w", opts.ID, err)
+		}
+		close(p.started)
+		if err == nil {
+			_ = cmd.Wait()
+		}
+	}()
+	return p, nil
+}
+
+func closeAll(fs ...*os.File) {
+	for _, f := range fs {
+		f.Close()
 	}
-	go func() { _ = cmd.Wait() }()
-	return &PendingShim{opts: opts, cmd: cmd, goW: goW, readyR: readyR, logf: logf.Name()}, nil
 }
 
 // Create lets the shim create the container and returns once it exists.
 func (p *PendingShim) Create(ctx context.Context) (*Shim, error) {
 	defer p.readyR.Close()
+	<-p.started
+	if p.startErr != nil {
+		p.goW.Close()
+		return nil, p.startErr
+	}
 	_, werr := p.goW.Write([]byte(goWord))
 	p.goW.Close()
 	if werr != nil {
@@ -151,10 +171,9 @@ func (p *PendingShim) Create(ctx context.Context) (*Shim, error) {
 }
 
 // Abort ends a shim that was never told to create: it exits having done
-// nothing.
+// nothing (a process still starting reads end of file at once).
 func (p *PendingShim) Abort() {
-	p.goW.Close()
-	p.readyR.Close()
+	closeAll(p.goW, p.readyR)
 }
 
 // Connect returns a handle on the shim serving stateDir, for a daemon that

@@ -42,6 +42,10 @@ func TestLaunchedShim(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			<-p.started
+			if p.startErr != nil {
+				t.Fatal(p.startErr)
+			}
 			pid := p.cmd.Process.Pid
 			if abort {
 				p.Abort()
