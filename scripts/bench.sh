@@ -93,19 +93,20 @@ gobench=
 # run_bench NAME DIR CMD...: runs one benchmark process in its package's
 # directory (as go test would), and once more if it fails (a peer's or the
 # machine's hiccup should not cost a whole workload; the report says so).
-# Only the last attempt's output and results count; every attempt's time
-# goes to timings.txt.
+# Only the last attempt's output and results count; every attempt's time,
+# and the load average when it started, go to timings.txt.
 run_bench() {
-	local name=$1 dir=$2 t0 rc secs attempt base
+	local name=$1 dir=$2 t0 rc secs attempt base load
 	shift 2
 	base=$out/raw/$(tr -c 'A-Za-z0-9\n' _ <<<"$name")
 	for attempt in 1 2; do
 		rm -f "$base.$attempt.jsonl" # Record appends
+		load=$(cut -d' ' -f1 /proc/loadavg)
 		t0=$(date +%s)
 		(cd "$dir" && BERTH_BENCH_RESULTS=$base.$attempt.jsonl "$@") 2>&1 | tee "$base.$attempt.txt"
 		rc=${PIPESTATUS[0]}
 		secs=$(($(date +%s) - t0))
-		printf '%s\t%d\t%d\t%d\n' "$name" "$secs" "$rc" "$attempt" >>"$out/timings.txt"
+		printf '%s\t%d\t%d\t%d\t%s\n' "$name" "$secs" "$rc" "$attempt" "$load" >>"$out/timings.txt"
 		printf 'bench: %s took %d min %d s%s\n' "$name" $((secs / 60)) $((secs % 60)) "$([ "$rc" -eq 0 ] || echo ", FAILED (exit $rc)")"
 		[ "$rc" -eq 0 ] && break
 	done
@@ -131,7 +132,7 @@ if [ "$reg_ok" -eq 1 ]; then
 			-test.count 5 -test.benchtime 1s -test.timeout 20m
 	done
 elif [ -z "${BENCH:-}" ] || grep -qiE "$filter" <<<"registry/bench"; then
-	printf '%s\t0\t2\t1\n' "registry/bench (did not compile)" >>"$out/timings.txt"
+	printf '%s\t0\t2\t1\t%s\n' "registry/bench (did not compile)" "$(cut -d' ' -f1 /proc/loadavg)" >>"$out/timings.txt"
 	status=1
 fi
 

@@ -12,13 +12,15 @@ import (
 )
 
 // timing is how long one benchmark process of the run took
-// (scripts/bench.sh writes "name<TAB>seconds<TAB>exit status<TAB>attempt"
-// lines; a failed benchmark is run a second time).
+// (scripts/bench.sh writes "name<TAB>seconds<TAB>exit status<TAB>attempt
+// <TAB>1-minute load average at its start" lines; a failed benchmark is
+// run a second time).
 type timing struct {
 	name    string
 	secs    int
 	rc      int
 	attempt int
+	load    string
 }
 
 func readTimings(path string) ([]timing, error) {
@@ -29,8 +31,8 @@ func readTimings(path string) ([]timing, error) {
 	var out []timing
 	for i, l := range lines {
 		f := strings.Split(l, "\t")
-		if len(f) != 4 {
-			return nil, fmt.Errorf("timings %s line %d: %q: want name, seconds, exit status, attempt: %w", path, i+1, l, errdefs.ErrInvalidArgument)
+		if len(f) != 5 {
+			return nil, fmt.Errorf("timings %s line %d: %q: want name, seconds, exit status, attempt, load: %w", path, i+1, l, errdefs.ErrInvalidArgument)
 		}
 		secs, err1 := strconv.Atoi(f[1])
 		rc, err2 := strconv.Atoi(f[2])
@@ -38,7 +40,7 @@ func readTimings(path string) ([]timing, error) {
 		if err1 != nil || err2 != nil || err3 != nil {
 			return nil, fmt.Errorf("timings %s line %d: %q: %w", path, i+1, l, errdefs.ErrInvalidArgument)
 		}
-		out = append(out, timing{name: f[0], secs: secs, rc: rc, attempt: attempt})
+		out = append(out, timing{name: f[0], secs: secs, rc: rc, attempt: attempt, load: f[4]})
 	}
 	return out, nil
 }
@@ -111,7 +113,7 @@ func writeTimings(b *strings.Builder, ts []timing) {
 	}
 	b.WriteString("\n## Time per benchmark\n\nEach benchmark ran in a process of its own (setup, fixtures and every system's runs included); " +
 		"one that failed ran once more, and only its last attempt's figures are reported.\n\n" +
-		"| benchmark | attempt | time | outcome |\n|---|---:|---:|---|\n")
+		"| benchmark | attempt | load at start | time | outcome |\n|---|---:|---:|---:|---|\n")
 	total := 0
 	for i, t := range ts {
 		outcome := "completed"
@@ -121,8 +123,8 @@ func writeTimings(b *strings.Builder, ts []timing) {
 		case t.rc != 0:
 			outcome = fmt.Sprintf("**failed** (exit status %d): its figures are missing or partial", t.rc)
 		}
-		fmt.Fprintf(b, "| %s | %d | %s | %s |\n", mdEscape(t.name), t.attempt, minSec(t.secs), outcome)
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s |\n", mdEscape(t.name), t.attempt, mdEscape(t.load), minSec(t.secs), outcome)
 		total += t.secs
 	}
-	fmt.Fprintf(b, "| all benchmarks | | %s | |\n", minSec(total))
+	fmt.Fprintf(b, "| all benchmarks | | | %s | |\n", minSec(total))
 }

@@ -18,11 +18,11 @@ func TestReadTimings(t *testing.T) {
 		want     []timing
 		bad      bool
 	}{
-		{"two", "BenchmarkA\t75\t0\t1\n\nregistry/bench (x)\t3\t1\t2\n", []timing{{"BenchmarkA", 75, 0, 1}, {"registry/bench (x)", 3, 1, 2}}, false},
+		{"two", "BenchmarkA\t75\t0\t1\t0.52\n\nregistry/bench (x)\t3\t1\t2\t1.00\n", []timing{{"BenchmarkA", 75, 0, 1, "0.52"}, {"registry/bench (x)", 3, 1, 2, "1.00"}}, false},
 		{"empty", "", nil, false},
-		{"fields", "BenchmarkA\t75\t0\n", nil, true},
-		{"number", "BenchmarkA\tx\t0\t1\n", nil, true},
-		{"attempt", "BenchmarkA\t7\t0\tfirst\n", nil, true},
+		{"fields", "BenchmarkA\t75\t0\t1\n", nil, true},
+		{"number", "BenchmarkA\tx\t0\t1\t0.1\n", nil, true},
+		{"attempt", "BenchmarkA\t7\t0\tfirst\t0.1\n", nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -64,15 +64,15 @@ func TestReadPeersOnce(t *testing.T) {
 
 func TestWriteTimings(t *testing.T) {
 	t.Parallel()
-	ts := []timing{{"BenchmarkA", 75, 0, 1}, {"BenchmarkB", 600, 2, 1}, {"BenchmarkB", 60, 0, 2}, {"BenchmarkC", 5, 1, 1}, {"BenchmarkC", 6, 1, 2}}
+	ts := []timing{{"BenchmarkA", 75, 0, 1, "0.10"}, {"BenchmarkB", 600, 2, 1, "1.5"}, {"BenchmarkB", 60, 0, 2, "2"}, {"BenchmarkC", 5, 1, 1, "3"}, {"BenchmarkC", 6, 1, 2, "4"}}
 	var b strings.Builder
 	writeTimings(&b, ts)
 	for _, want := range []string{
-		"| BenchmarkA | 1 | 1 min 15 s | completed |",
-		"| BenchmarkB | 1 | 10 min 00 s | failed (exit status 2), so run again |",
-		"| BenchmarkB | 2 | 1 min 00 s | completed |",
-		"| BenchmarkC | 2 | 0 min 06 s | **failed** (exit status 1): its figures are missing or partial |",
-		"| all benchmarks | | 12 min 26 s | |",
+		"| BenchmarkA | 1 | 0.10 | 1 min 15 s | completed |",
+		"| BenchmarkB | 1 | 1.5 | 10 min 00 s | failed (exit status 2), so run again |",
+		"| BenchmarkB | 2 | 2 | 1 min 00 s | completed |",
+		"| BenchmarkC | 2 | 4 | 0 min 06 s | **failed** (exit status 1): its figures are missing or partial |",
+		"| all benchmarks | | | 12 min 26 s | |",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("lacks %q:\n%s", want, b.String())
