@@ -26,13 +26,19 @@ import (
 //     bytes go to the ingest "pull-<blob digest>" (kept on failure, so a
 //     retried pull resumes with a Range request) and, through the
 //     decompressor, to the ingest of the uncompressed tar, whose digest is
-//     checked against the config's diff ID. When the parent layer is
-//     committed already, the tar is also extracted as it arrives;
-//     otherwise the layer waits, fully downloaded, in the content store.
-//  2. Extract (if not done while downloading) once the parent is
-//     committed: layer N's snapshot is built on layer N-1's.
-//  3. Commit the snapshot under its chain ID and record the layer, only
-//     after both digests matched.
+//     checked against the config's diff ID. The tar is extracted as it
+//     arrives: onto the parent layer when that is committed already, else,
+//     where the snapshotter allows it (overlay2, see diffPreparer), into a
+//     detached diff that is synced and measured at once. Only a
+//     snapshotter whose layers are built on their parent's files (vfs,
+//     btrfs) leaves such a layer waiting, downloaded, in the content store.
+//  2. Extract (if not done yet) once the parent is committed: layer N's
+//     snapshot is built on layer N-1's.
+//  3. Commit the snapshot under its chain ID, in order from the base, and
+//     record the layer, only after both digests matched. With detached
+//     diffs this costs the metadata transactions alone, so the pull takes
+//     about as long as its slowest layer rather than the sum of the
+//     extractions.
 
 // readBuffer is the read size between the stages of a layer's pipeline.
 const readBuffer = 1 << 20

@@ -30,6 +30,10 @@
 // avoids the index directory in workdir; its cost is that hard links are
 // broken on copy-up, as with Docker's overlay2.
 //
+// A layer can also be unpacked before its parent exists, as a detached
+// diff in the staging directory, and attached to the parent when it is
+// committed (see diff.go): an upperdir never reads its lowers.
+//
 // Commit records a snapshot only once its files are on disk, so that a
 // committed record never outlives its data across a power loss: a small
 // snapshot (a few regular files and directories) is fsynced file by file,
