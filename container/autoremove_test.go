@@ -13,7 +13,8 @@ import (
 
 // TestAutoRemove: an --rm container's writable layer is mounted volatile
 // (nothing of it is ever synced) and, once it exits, nothing of it is
-// left: record, directories, mount, snapshot.
+// left when the removal is reported: record, directories, mount, snapshot,
+// the runtime's container.
 func TestAutoRemove(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -49,6 +50,13 @@ func TestAutoRemove(t *testing.T) {
 	}
 	if _, err := f.svc.opts.Snapshotter.Stat(ctx, id); !errdefs.NotFound(err) {
 		t.Fatalf("writable layer left: %v", err)
+	}
+	rt, err := f.svc.runtime("runc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := rt.State(ctx, id); err == nil {
+		t.Fatalf("the runtime still has the container: %+v", st)
 	}
 }
 

@@ -329,6 +329,7 @@ func (s *Service) remove(ctx context.Context, e *entry) error {
 		s.log.Warn("remove writable layer", "container", e.rec.ID, "err", err)
 	}
 	os.RemoveAll(s.containerDir(e.rec.ID))
+	e.awaitShimGone()
 	os.RemoveAll(s.shimDir(e.rec.ID))
 	// Last: the network's teardown may still be running since the exit.
 	s.teardown(ctx, &e.rec)

@@ -46,8 +46,9 @@ func (s *Service) handleExit(e *entry, shim *task.Shim, st task.ExitStatus) {
 	}
 	// The runtime's delete, the network's teardown and the unmounts touch
 	// nothing of each other's: they run side by side. The network may
-	// still be going when the exit is reported; its addresses stay taken
-	// until it is gone, and a start or removal waits for it.
+	// still be going when the exit is reported (and the runtime's delete
+	// too, for an --rm container); a start or removal waits for both, and
+	// the addresses stay taken until the network is gone.
 	shimGone := make(chan struct{})
 	go func() {
 		defer close(shimGone)
@@ -57,8 +58,13 @@ func (s *Service) handleExit(e *entry, shim *task.Shim, st task.ExitStatus) {
 	s.teardownAsync(ctx, rec)
 	s.deactivateMounts(ctx, rec)
 	mount.UnmountAll(s.rootfs(rec.ID))
-	<-shimGone
 	e.shim = nil
+	if rec.HostConfig.AutoRemove {
+		// The removal that follows waits for it, alongside its own work.
+		e.shimGone = shimGone
+	} else {
+		<-shimGone
+	}
 	ranFor := st.FinishedAt.Sub(rec.State.StartedAt)
 	rec.State.Pid, rec.State.ExitCode, rec.State.FinishedAt = 0, st.Code, st.FinishedAt
 	if rec.State.Status != StatusRemoving {

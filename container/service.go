@@ -69,6 +69,9 @@ type entry struct {
 	removed chan struct{}
 	// restartCancel stops a pending policy restart.
 	restartCancel context.CancelFunc
+	// shimGone, when set, is closed once the last run's shim has deleted
+	// the container from the runtime and exited (see handleExit).
+	shimGone chan struct{}
 	// pending are attachers waiting for the next start.
 	pending []chan pendingStart
 	// lastStats is the previous stats sample, for CPU percentages.
@@ -154,6 +157,14 @@ func (e *entry) created() time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.rec.Created
+}
+
+// awaitShimGone waits for the last run's shim to be gone; e.mu is held.
+func (e *entry) awaitShimGone() {
+	if e.shimGone != nil {
+		<-e.shimGone
+		e.shimGone = nil
+	}
 }
 
 // save persists e's record; the caller holds e.mu.

@@ -63,6 +63,7 @@ func (s *Service) rootfs(id string) string { return filepath.Join(s.containerDir
 func (s *Service) start(ctx context.Context, e *entry) (err error) {
 	rec := &e.rec
 	rootfs := s.rootfs(rec.ID)
+	e.awaitShimGone() // the runtime must be done with the last run's id
 	defer func() {
 		if err != nil {
 			s.teardown(ctx, rec)
