@@ -9,6 +9,8 @@ import (
 	"berth/archive"
 	"berth/errdefs"
 	"berth/snapshot"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // diffPreparer is a snapshotter whose layers are independent directories
@@ -83,11 +85,16 @@ func (j *layerJob) seal(ctx context.Context, u *unpacked) error {
 	if u.dir == "" || !ok {
 		return nil
 	}
-	if err := dp.SyncDiff(ctx, u.dir); err != nil {
-		return fmt.Errorf("layer %s: %w", shortID(j.spec.desc.Digest), err)
-	}
-	usage, err := dp.DiffUsage(ctx, u.dir)
-	if err != nil {
+	// The walk is stat calls and the sync mostly waits for the disk:
+	// side by side, the walk costs the layer nothing.
+	var usage snapshot.Usage
+	var g errgroup.Group
+	g.Go(func() error { return dp.SyncDiff(ctx, u.dir) })
+	g.Go(func() (err error) {
+		usage, err = dp.DiffUsage(ctx, u.dir)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return fmt.Errorf("layer %s: %w", shortID(j.spec.desc.Digest), err)
 	}
 	u.usage = &usage
