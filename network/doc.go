@@ -21,6 +21,16 @@
 // after the last one is gone, so after a crash the record says what may be
 // left to clean up.
 //
+// Two steps of a container's start and exit happen off the service lock
+// and off the caller's path, because the kernel makes them slow: Prepare
+// returns once the namespace and files exist and makes the veths, rules
+// and DNS server in the background (a runtime creates the container
+// meanwhile; Prepared.Wait comes before its process runs), and Teardown
+// deletes the veths and namespace (~20 ms of RCU waits) with the lock
+// released. Until that deletion is done the sandbox's addresses stay
+// taken; a Setup of the same container, a network removal and Close wait
+// for both.
+//
 // # Files
 //
 //	<ExecRoot>/netns/<12 hex>   bind mount of the container's network

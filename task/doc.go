@@ -30,6 +30,12 @@
 //	st, err := s.Wait(ctx)         // st.Code: exit code or 128+signal
 //	st, err = s.Delete(ctx, false) // the shim exits
 //
+// StartShim is LaunchShim then Create: a caller that still has a bundle to
+// write launches the shim first (its process start-up, several
+// milliseconds for a binary this size, then overlaps that work) and calls
+// Create once the bundle is complete, or Abort; until then the shim, told
+// by --go-fd, touches nothing.
+//
 // A shim's state directory (chosen by the daemon, e.g.
 // /run/berth/containers/<id>; its path must leave room for a unix socket
 // name, under 108 bytes):
