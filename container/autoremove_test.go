@@ -122,3 +122,40 @@ func mountOptions(t *testing.T, path string) string {
 	}
 	return ""
 }
+
+// TestRestartAutoRemove: restart keeps an --rm container, as dockerd does
+// (the exit it causes is not the container's end), and mounts its volatile
+// layer again; its next exit removes it.
+func TestRestartAutoRemove(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	resp, err := f.svc.ContainerCreate(ctx, CreateOptions{Name: "rm-restart",
+		Config:     &container.Config{Image: "busybox", Cmd: []string{"sh", "-c", "echo run >> /runs; read x"}, OpenStdin: true},
+		HostConfig: &container.HostConfig{AutoRemove: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.ID
+	if err := f.svc.ContainerStart(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	if err := f.svc.ContainerRestart(ctx, id, StopOptions{Timeout: &zero}); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	ins, err := f.svc.ContainerInspect(ctx, id, false)
+	if err != nil || !ins.State.Running {
+		t.Fatalf("after restart: %+v, %v", ins.State, err)
+	}
+	if opts := mountOptions(t, f.svc.rootfs(id)); !strings.Contains(opts, "volatile") {
+		t.Fatalf("rootfs after restart mounted %q", opts)
+	}
+	if err := f.svc.ContainerKill(ctx, id, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	f.wait(id, container.WaitConditionRemoved)
+	if _, err := f.svc.ContainerInspect(ctx, id, false); !errdefs.NotFound(err) {
+		t.Fatalf("inspect after the exit that follows the restart: %v", err)
+	}
+}

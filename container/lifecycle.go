@@ -171,11 +171,18 @@ func (s *Service) ContainerRestart(ctx context.Context, name string, opts StopOp
 	if err != nil {
 		return err
 	}
-	if err := s.stop(ctx, e, opts); err != nil && !errdefs.IsNotModified(err) {
-		return err
-	}
+	// As dockerd: the exit a restart causes does not remove an --rm
+	// container.
+	e.mu.Lock()
+	e.manualRestart = true
+	e.mu.Unlock()
+	err = s.stop(ctx, e, opts)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.manualRestart = false
+	if err != nil && !errdefs.IsNotModified(err) {
+		return err
+	}
 	if e.rec.State.IsRunning() {
 		return nil
 	}

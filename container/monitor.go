@@ -75,7 +75,7 @@ func (s *Service) handleExit(e *entry, shim *task.Shim, st task.ExitStatus) {
 	if restart {
 		rec.State.Status = StatusRestarting
 	}
-	autoRemove := rec.HostConfig.AutoRemove && rec.State.Status == StatusExited
+	autoRemove := rec.HostConfig.AutoRemove && rec.State.Status == StatusExited && !e.manualRestart
 	if !autoRemove {
 		// An auto-removed container's record goes next; should the daemon
 		// die first, Restore finds it exited and removes it.

@@ -69,6 +69,9 @@ type entry struct {
 	removed chan struct{}
 	// restartCancel stops a pending policy restart.
 	restartCancel context.CancelFunc
+	// manualRestart is set while a restart stops the container: that exit
+	// does not auto-remove it.
+	manualRestart bool
 	// shimGone, when set, is closed once the last run's shim has deleted
 	// the container from the runtime and exited (see handleExit).
 	shimGone chan struct{}
