@@ -174,6 +174,9 @@ func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr *tar.Reader, buf
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		return nil
 	}
+	if hdr.Typeflag == tar.TypeDir && path.Clean(hdr.Name) == "." {
+		return nil // the root, as `tar -C dir .` writes it
+	}
 	name, err := cleanEntryName(hdr.Name)
 	if err != nil {
 		return err

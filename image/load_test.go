@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path"
 	"runtime"
 	"slices"
 	"strings"
@@ -69,6 +70,8 @@ func TestLoadFormats(t *testing.T) {
 			{"legacy", legacyEntries(t, a, b), []fxImage{a, b}},
 			{"legacy, manifest first", reversed(legacyEntries(t, b, a)), []fxImage{b, a}},
 			{"podman", podman(), []fxImage{a}},
+			{"docker 25, re-packed with tar -C dir .", dotted(docker25Entries(t, a, b)), []fxImage{a, b}},
+			{"podman, re-packed with tar -C dir .", dotted(podman()), []fxImage{a}},
 			{"oci nested index", ociEntries(t, a, "app:v1"), []fxImage{{tags: []string{"app:v1"}, config: a.config, layers: a.layers}}},
 			{"oci without media types", untyped(t, ociEntries(t, a, "app:v1")), []fxImage{{tags: []string{"app:v1"}, config: a.config, layers: a.layers}}},
 		}
@@ -110,6 +113,22 @@ func untyped(t *testing.T, es []fxEntry) []fxEntry {
 			}
 			out[i].body = mustJSON(t, idx)
 		}
+	}
+	return out
+}
+
+// dotted is the archive as `tar -C dir -cf x.tar .` writes it: a "./"
+// directory entry first and every name under "./", directories included.
+func dotted(es []fxEntry) []fxEntry {
+	out := []fxEntry{{name: "./", typ: tar.TypeDir}}
+	dirs := map[string]bool{}
+	for _, e := range es {
+		for d := path.Dir(e.name); d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+			out = append(out, fxEntry{name: "./" + d + "/", typ: tar.TypeDir})
+		}
+		e.name = "./" + e.name
+		out = append(out, e)
 	}
 	return out
 }
