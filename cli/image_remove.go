@@ -91,4 +91,3 @@ func newPruneCommand(e *env) *cobra.Command {
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	return cmd
 }
-
