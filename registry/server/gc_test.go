@@ -205,6 +205,15 @@ func (c *crashOn) dead(p string) bool {
 	return c.n <= 0
 }
 
+// Create passes the fs driver's conditional create through, crashing as
+// Put does, so the collector takes its lease as on a real driver.
+func (c *crashOn) Create(ctx context.Context, p string, b []byte) error {
+	if c.dead(p) {
+		return errCrashed
+	}
+	return c.Driver.(storage.Creator).Create(ctx, p, b)
+}
+
 func (c *crashOn) Put(ctx context.Context, p string, b []byte) error {
 	if c.dead(p) {
 		return errCrashed
@@ -251,7 +260,7 @@ func TestGCInterruptedRunsAgain(t *testing.T) {
 				t.Fatalf("collection over a held lock: %v", err)
 			}
 			// ...until it expires.
-			if err := e.driver().Delete(t.Context(), gcLockPath); err != nil {
+			if err := e.driver().Delete(t.Context(), gcLeaseDir); err != nil {
 				t.Fatal(err)
 			}
 			e.collect(GCOptions{})

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,24 +21,23 @@ type gcLock struct {
 }
 
 // acquireGCLock takes the collection lease. The returned context ends if
-// the lease is lost; release ends it and removes the lease.
+// the lease is lost; release ends it and gives the lease up.
 func acquireGCLock(ctx context.Context, st store, owner string, settle time.Duration, log *slog.Logger) (context.Context, func(), error) {
-	if err := takeGCLock(ctx, st, owner, settle); err != nil {
+	renew, giveUp, err := takeGCLock(ctx, st, owner, settle)
+	if err != nil {
 		return nil, nil, err
 	}
 	lctx, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		renewGCLock(lctx, st, owner, cancel, log)
+		renewGCLock(lctx, renew, cancel, log)
 	}()
 	release := func() {
 		cancel(nil)
 		<-done
-		if err := checkLockOwned(context.WithoutCancel(ctx), st, owner); err == nil {
-			if err := st.d.Delete(context.WithoutCancel(ctx), gcLockPath); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-				log.Warn("release gc lock", "err", err)
-			}
+		if err := giveUp(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("release gc lock", "err", err)
 		}
 	}
 	return lctx, release, nil
@@ -54,53 +52,51 @@ func readLock(ctx context.Context, st store) (gcLock, error) {
 	return l, err
 }
 
-// takeGCLock writes the lease. Over a storage.Creator (every bundled
-// driver) the lease is created only where none exists, so of collectors on
-// several replicas starting together exactly one gets it, without waiting.
-// An expired lease (its collector died) is deleted and created again; two
-// collectors doing that at once may both succeed when one's read and delete
-// straddle the other's create, so a takeover also waits settle and reads
-// the lease back, as without a Creator, where the lease is simply written:
-// the last writer wins and the others see it.
-func takeGCLock(ctx context.Context, st store, owner string, settle time.Duration) error {
-	lease, err := json.Marshal(gcLock{Owner: owner, Expires: time.Now().Add(gcLockTTL).UTC()})
-	if err != nil {
-		return err
-	}
-	c, exclusive := st.d.(storage.Creator)
-	if exclusive {
-		err := c.Create(ctx, gcLockPath, lease)
-		if !errors.Is(err, errdefs.ErrAlreadyExists) {
-			return err
+// takeGCLock takes the lease and returns how to renew and release it.
+// Over a storage.Creator (every bundled driver) it is a generation lease
+// (lease.go): of collectors on several replicas starting together, or
+// taking over a dead collector's expired lease, exactly one gets it,
+// without waiting. Other drivers have the lease simply written: the last
+// writer wins, and a collector waits settle and reads it back.
+func takeGCLock(ctx context.Context, st store, owner string, settle time.Duration) (renew, release func(context.Context) error, err error) {
+	if c, ok := st.d.(storage.Creator); ok {
+		l, err := takeLease(ctx, st, c, gcLeaseDir, owner, gcLockTTL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("garbage collection lock: %w", err)
 		}
+		return l.renew, l.release, nil
 	}
 	l, err := readLock(ctx, st)
 	switch {
 	case err != nil:
-		return err
-	case l.Owner == owner:
-		return nil // a create retried after its response was lost
-	case l.Owner != "" && time.Now().Before(l.Expires):
-		return fmt.Errorf("garbage collection %s holds the lock until %s: %w", l.Owner, l.Expires.Format(time.RFC3339), errdefs.ErrConflict)
+		return nil, nil, err
+	case l.Owner != owner && l.Owner != "" && time.Now().Before(l.Expires):
+		return nil, nil, fmt.Errorf("garbage collection %s holds the lock until %s: %w", l.Owner, l.Expires.Format(time.RFC3339), errdefs.ErrConflict)
 	}
-	if exclusive {
-		if err := st.d.Delete(ctx, gcLockPath); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-			return err
-		}
-		if err := c.Create(ctx, gcLockPath, lease); errors.Is(err, errdefs.ErrAlreadyExists) {
-			return fmt.Errorf("garbage collection lock taken over by another collector: %w", errdefs.ErrConflict)
-		} else if err != nil {
-			return err
-		}
-	} else if err := st.d.Put(ctx, gcLockPath, lease); err != nil {
-		return err
+	if err := st.putJSON(ctx, gcLockPath, gcLock{Owner: owner, Expires: time.Now().Add(gcLockTTL).UTC()}); err != nil {
+		return nil, nil, err
 	}
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, nil, ctx.Err()
 	case <-time.After(settle):
 	}
-	return checkLockOwned(ctx, st, owner)
+	if err := checkLockOwned(ctx, st, owner); err != nil {
+		return nil, nil, err
+	}
+	renew = func(ctx context.Context) error {
+		if err := checkLockOwned(ctx, st, owner); err != nil {
+			return err
+		}
+		return st.putJSON(ctx, gcLockPath, gcLock{Owner: owner, Expires: time.Now().Add(gcLockTTL).UTC()})
+	}
+	release = func(ctx context.Context) error {
+		if checkLockOwned(ctx, st, owner) != nil {
+			return nil
+		}
+		return ignoreNotFound(st.d.Delete(ctx, gcLockPath))
+	}
+	return renew, release, nil
 }
 
 func checkLockOwned(ctx context.Context, st store, owner string) error {
@@ -116,7 +112,7 @@ func checkLockOwned(ctx context.Context, st store, owner string) error {
 
 // renewGCLock extends the lease until ctx ends; a lease found taken over or
 // unrenewable ends the collection.
-func renewGCLock(ctx context.Context, st store, owner string, cancel context.CancelCauseFunc, log *slog.Logger) {
+func renewGCLock(ctx context.Context, renew func(context.Context) error, cancel context.CancelCauseFunc, log *slog.Logger) {
 	t := time.NewTicker(gcLockTTL / 3)
 	defer t.Stop()
 	for {
@@ -125,11 +121,7 @@ func renewGCLock(ctx context.Context, st store, owner string, cancel context.Can
 			return
 		case <-t.C:
 		}
-		if err := checkLockOwned(ctx, st, owner); err != nil {
-			cancel(err)
-			return
-		}
-		if err := st.putJSON(ctx, gcLockPath, gcLock{Owner: owner, Expires: time.Now().Add(gcLockTTL).UTC()}); err != nil {
+		if err := renew(ctx); err != nil {
 			log.Warn("renew gc lock", "err", err)
 			cancel(fmt.Errorf("renew gc lock: %w", err))
 			return

@@ -43,7 +43,11 @@ func TestGCLockOneHolder(t *testing.T) {
 				st.d = plainDriver{d}
 			}
 			if tc.expired {
-				if err := st.putJSON(t.Context(), gcLockPath, gcLock{Owner: "dead", Expires: time.Now().Add(-time.Minute)}); err != nil {
+				dead := gcLockPath
+				if !tc.plain {
+					dead = gcLeaseDir + "/" + genName(7)
+				}
+				if err := st.putJSON(t.Context(), dead, gcLock{Owner: "dead", Expires: time.Now().Add(-time.Minute)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -55,7 +59,7 @@ func TestGCLockOneHolder(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					owner := fmt.Sprintf("c%d", i)
-					err := takeGCLock(t.Context(), st, owner, 300*time.Millisecond)
+					_, _, err := takeGCLock(t.Context(), st, owner, 300*time.Millisecond)
 					switch {
 					case err == nil:
 						mu.Lock()
@@ -70,12 +74,26 @@ func TestGCLockOneHolder(t *testing.T) {
 			if len(won) != 1 {
 				t.Fatalf("holders: %v", won)
 			}
-			if l, err := readLock(t.Context(), st); err != nil || l.Owner != won[0] {
-				t.Fatalf("stored lease %+v, %v; holder %s", l, err, won[0])
+			owner := func() string {
+				if tc.plain {
+					l, err := readLock(t.Context(), st)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return l.Owner
+				}
+				_, rec, err := topLease(t.Context(), st, gcLeaseDir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rec.Owner
+			}
+			if got := owner(); got != won[0] {
+				t.Fatalf("stored lease of %q; holder %s", got, won[0])
 			}
 			// The holder asking again (a create retried after a lost
 			// response) still holds it.
-			if err := takeGCLock(t.Context(), st, won[0], time.Millisecond); err != nil {
+			if _, _, err := takeGCLock(t.Context(), st, won[0], time.Millisecond); err != nil {
 				t.Fatalf("holder again: %v", err)
 			}
 		})

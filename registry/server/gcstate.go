@@ -19,7 +19,9 @@ import (
 //
 //	gc/state                 {"run","active","started","finished",...}: the
 //	                         last or current collection
-//	gc/lock                  {"owner","expires"}: the collector holding the lease
+//	gc/lease/<generation>    {"owner","expires"}: the collector holding the
+//	                         lease (lease.go), over a storage.Creator
+//	gc/lock                  {"owner","expires"}: the same over other drivers
 //	gc/doomed/<path>         {"run","state":"doomed"|"deleting"}: the object at
 //	                         <path> (a blob link or a manifest revision) is
 //	                         about to be deleted
@@ -39,6 +41,7 @@ import (
 const (
 	gcStatePath   = "gc/state"
 	gcLockPath    = "gc/lock"
+	gcLeaseDir    = "gc/lease"
 	gcDoomedDir   = "gc/doomed"
 	gcRescuedDir  = "gc/rescued"
 	markDoomed    = "doomed"

@@ -38,18 +38,15 @@ func PurgeUploads(ctx context.Context, d storage.Driver, cutoff time.Time) (int,
 	return n, purgeUploadLocks(ctx, st)
 }
 
-// purgeUploadLocks deletes expired upload locks: a process died holding them.
+// purgeUploadLocks deletes the locks of uploads that are gone: a process
+// died holding them, or the upload was purged.
 func purgeUploadLocks(ctx context.Context, st store) error {
 	ids, err := st.listOrEmpty(ctx, "uploadlocks")
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		var l uploadLock
-		if err := st.getJSON(ctx, uploadLockPath(id), &l); err != nil || time.Now().Before(l.Expires) {
-			continue // released meanwhile, unreadable, or held
-		}
-		if err := ignoreNotFound(st.d.Delete(ctx, uploadLockPath(id))); err != nil {
+		if err := dropFinishedUploadLock(ctx, st, id); err != nil {
 			return err
 		}
 	}
