@@ -66,7 +66,7 @@ func TestAdminAPI(t *testing.T) {
 	e := newEnv(t)
 	e.pushManifest("a/app", "v1", mtOCIManifest, e.image("a/app", "l")).want(t, 201, "")
 	e.pushBlob("a/app", []byte("orphan"))
-	admin := httptest.NewServer(e.srv.NewAdmin(GCOptions{Grace: 1, LockSettle: 1}))
+	admin := httptest.NewServer(e.srv.NewAdmin(GCOptions{Grace: 1}))
 	t.Cleanup(admin.Close)
 	var rep GCReport
 	e.do("POST", admin.URL+"/api/v1/gc?dryRun=true", nil).want(t, 200, "").json(t, &rep)

@@ -28,10 +28,6 @@ type GCOptions struct {
 	DeleteReferrers bool
 	// Log receives progress; nil discards.
 	Log *slog.Logger
-	// LockSettle is how long a collector waits before trusting gc/lock
-	// after taking over an expired lease, or after writing it over a
-	// storage without conditional creates; zero means one second.
-	LockSettle time.Duration
 }
 
 // DefaultGCGrace is the grace period when none is configured.
@@ -77,9 +73,6 @@ func Collect(ctx context.Context, d storage.Driver, opts GCOptions) (*GCReport, 
 	if opts.Grace <= 0 {
 		opts.Grace = DefaultGCGrace
 	}
-	if opts.LockSettle <= 0 {
-		opts.LockSettle = time.Second
-	}
 	c := &collector{st: store{d: d}, opts: opts, log: opts.Log, run: newID()}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -97,7 +90,7 @@ func Collect(ctx context.Context, d storage.Driver, opts GCOptions) (*GCReport, 
 		c.rep.Total = time.Since(start)
 		return c.rep, nil
 	}
-	lockCtx, release, err := acquireGCLock(ctx, c.st, c.run, opts.LockSettle, c.log)
+	lockCtx, release, err := acquireGCLock(ctx, c.st, c.run, c.log)
 	if err != nil {
 		return nil, err
 	}

@@ -106,7 +106,6 @@ func BenchmarkGC(b *testing.B) {
 					b.Fatal(err)
 				}
 				opts := tc.opts
-				opts.LockSettle = time.Millisecond
 				if rep, err = Collect(b.Context(), d, opts); err != nil {
 					b.Fatal(err)
 				}

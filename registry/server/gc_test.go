@@ -27,7 +27,6 @@ func (e *env) collect(opts GCOptions) *GCReport {
 	if opts.Grace == 0 {
 		opts.Grace = time.Nanosecond
 	}
-	opts.LockSettle = time.Millisecond
 	rep, err := Collect(e.t.Context(), e.driver(), opts)
 	if err != nil {
 		e.t.Fatalf("collect: %v", err)
@@ -249,14 +248,14 @@ func TestGCInterruptedRunsAgain(t *testing.T) {
 				orphans = append(orphans, e.pushBlob("i/app", []byte{byte(i)}))
 			}
 			d := &crashOn{Driver: e.driver(), prefix: gcDoomedDir + "/", n: n}
-			if _, err := Collect(t.Context(), d, GCOptions{Grace: time.Nanosecond, LockSettle: time.Millisecond}); !errors.Is(err, errCrashed) {
+			if _, err := Collect(t.Context(), d, GCOptions{Grace: time.Nanosecond}); !errors.Is(err, errCrashed) {
 				t.Fatalf("crashed collection: %v", err)
 			}
 			// Pushes go on beside the dead collection's state and markers.
 			e.pushManifest("i/app", "v2", mtOCIManifest, e.image("i/app", "after")).want(t, 201, "")
 			e.pushBlob("i/app", []byte{0})
 			// Its lock has not expired: the next collection is refused...
-			if _, err := Collect(t.Context(), e.driver(), GCOptions{LockSettle: time.Millisecond}); !errors.Is(err, errdefs.ErrConflict) {
+			if _, err := Collect(t.Context(), e.driver(), GCOptions{}); !errors.Is(err, errdefs.ErrConflict) {
 				t.Fatalf("collection over a held lock: %v", err)
 			}
 			// ...until it expires.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -15,15 +14,10 @@ import (
 // renewed every third of that.
 const gcLockTTL = 2 * time.Minute
 
-type gcLock struct {
-	Owner   string    `json:"owner"`
-	Expires time.Time `json:"expires"`
-}
-
 // acquireGCLock takes the collection lease. The returned context ends if
 // the lease is lost; release ends it and gives the lease up.
-func acquireGCLock(ctx context.Context, st store, owner string, settle time.Duration, log *slog.Logger) (context.Context, func(), error) {
-	renew, giveUp, err := takeGCLock(ctx, st, owner, settle)
+func acquireGCLock(ctx context.Context, st store, owner string, log *slog.Logger) (context.Context, func(), error) {
+	renew, giveUp, err := takeGCLock(ctx, st, owner)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -43,71 +37,21 @@ func acquireGCLock(ctx context.Context, st store, owner string, settle time.Dura
 	return lctx, release, nil
 }
 
-func readLock(ctx context.Context, st store) (gcLock, error) {
-	var l gcLock
-	err := st.getJSON(ctx, gcLockPath, &l)
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return gcLock{}, nil
-	}
-	return l, err
-}
-
-// takeGCLock takes the lease and returns how to renew and release it.
-// Over a storage.Creator (every bundled driver) it is a generation lease
-// (lease.go): of collectors on several replicas starting together, or
+// takeGCLock takes the lease (lease.go) and returns how to renew and
+// release it: of collectors on several replicas starting together, or
 // taking over a dead collector's expired lease, exactly one gets it,
-// without waiting. Other drivers have the lease simply written: the last
-// writer wins, and a collector waits settle and reads it back.
-func takeGCLock(ctx context.Context, st store, owner string, settle time.Duration) (renew, release func(context.Context) error, err error) {
-	if c, ok := st.d.(storage.Creator); ok {
-		l, err := takeLease(ctx, st, c, gcLeaseDir, owner, gcLockTTL)
-		if err != nil {
-			return nil, nil, fmt.Errorf("garbage collection lock: %w", err)
-		}
-		return l.renew, l.release, nil
+// without waiting. A storage without conditional creates cannot be
+// collected safely by several processes, so it cannot be collected.
+func takeGCLock(ctx context.Context, st store, owner string) (renew, release func(context.Context) error, err error) {
+	c, ok := st.d.(storage.Creator)
+	if !ok {
+		return nil, nil, fmt.Errorf("garbage collection needs a storage driver with conditional creates: %w", errdefs.ErrFailedPrecondition)
 	}
-	l, err := readLock(ctx, st)
-	switch {
-	case err != nil:
-		return nil, nil, err
-	case l.Owner != owner && l.Owner != "" && time.Now().Before(l.Expires):
-		return nil, nil, fmt.Errorf("garbage collection %s holds the lock until %s: %w", l.Owner, l.Expires.Format(time.RFC3339), errdefs.ErrConflict)
-	}
-	if err := st.putJSON(ctx, gcLockPath, gcLock{Owner: owner, Expires: time.Now().Add(gcLockTTL).UTC()}); err != nil {
-		return nil, nil, err
-	}
-	select {
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
-	case <-time.After(settle):
-	}
-	if err := checkLockOwned(ctx, st, owner); err != nil {
-		return nil, nil, err
-	}
-	renew = func(ctx context.Context) error {
-		if err := checkLockOwned(ctx, st, owner); err != nil {
-			return err
-		}
-		return st.putJSON(ctx, gcLockPath, gcLock{Owner: owner, Expires: time.Now().Add(gcLockTTL).UTC()})
-	}
-	release = func(ctx context.Context) error {
-		if checkLockOwned(ctx, st, owner) != nil {
-			return nil
-		}
-		return ignoreNotFound(st.d.Delete(ctx, gcLockPath))
-	}
-	return renew, release, nil
-}
-
-func checkLockOwned(ctx context.Context, st store, owner string) error {
-	l, err := readLock(ctx, st)
+	l, err := takeLease(ctx, st, c, gcLeaseDir, owner, gcLockTTL)
 	if err != nil {
-		return err
+		return nil, nil, fmt.Errorf("garbage collection lock: %w", err)
 	}
-	if l.Owner != owner {
-		return fmt.Errorf("garbage collection lock taken by %s: %w", l.Owner, errdefs.ErrConflict)
-	}
-	return nil
+	return l.renew, l.release, nil
 }
 
 // renewGCLock extends the lease until ctx ends; a lease found taken over or

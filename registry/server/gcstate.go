@@ -20,8 +20,7 @@ import (
 //	gc/state                 {"run","active","started","finished",...}: the
 //	                         last or current collection
 //	gc/lease/<generation>    {"owner","expires"}: the collector holding the
-//	                         lease (lease.go), over a storage.Creator
-//	gc/lock                  {"owner","expires"}: the same over other drivers
+//	                         lease (lease.go)
 //	gc/doomed/<path>         {"run","state":"doomed"|"deleting"}: the object at
 //	                         <path> (a blob link or a manifest revision) is
 //	                         about to be deleted
@@ -40,7 +39,6 @@ import (
 // still garbage, one object at a time: "deleting", read the rescue, delete.
 const (
 	gcStatePath   = "gc/state"
-	gcLockPath    = "gc/lock"
 	gcLeaseDir    = "gc/lease"
 	gcDoomedDir   = "gc/doomed"
 	gcRescuedDir  = "gc/rescued"

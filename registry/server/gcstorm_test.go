@@ -161,7 +161,7 @@ func TestGCDuringPushStorm(t *testing.T) {
 			stop = true
 		default:
 		}
-		rep, err := Collect(t.Context(), e.driver(), GCOptions{Grace: stormGrace, DeleteUntagged: true, LockSettle: time.Millisecond})
+		rep, err := Collect(t.Context(), e.driver(), GCOptions{Grace: stormGrace, DeleteUntagged: true})
 		if err != nil {
 			t.Fatalf("collection %d: %v", runs, err)
 		}
