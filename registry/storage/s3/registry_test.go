@@ -63,7 +63,7 @@ func TestRegistryOverS3(t *testing.T) {
 	}
 	do("HEAD", "/v2/s3/app/blobs/"+ld.String(), nil, 200)
 	do("DELETE", "/v2/s3/app/manifests/"+digest.FromBytes(m).String(), nil, 202)
-	rep, err := server.Collect(t.Context(), d, server.GCOptions{Grace: time.Nanosecond, LockSettle: time.Millisecond})
+	rep, err := server.Collect(t.Context(), d, server.GCOptions{Grace: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
