@@ -38,15 +38,18 @@ func PurgeUploads(ctx context.Context, d storage.Driver, cutoff time.Time) (int,
 	return n, purgeUploadLocks(ctx, st)
 }
 
-// purgeUploadLocks deletes the locks of uploads that are gone: a process
-// died holding them, or the upload was purged.
+// purgeUploadLocks deletes expired upload locks: a process died holding them.
 func purgeUploadLocks(ctx context.Context, st store) error {
 	ids, err := st.listOrEmpty(ctx, "uploadlocks")
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		if err := dropFinishedUploadLock(ctx, st, id); err != nil {
+		var l uploadLock
+		if err := st.getJSON(ctx, uploadLockPath(id), &l); err != nil || time.Now().Before(l.Expires) {
+			continue // released meanwhile, unreadable, or held
+		}
+		if err := ignoreNotFound(st.d.Delete(ctx, uploadLockPath(id))); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -12,21 +13,25 @@ import (
 
 // Upload locks, beside the layout of doc.go:
 //
-//	uploadlocks/<id>/<generation>   a lease (lease.go) of the request
-//	                                writing upload <id>
+//	uploadlocks/<id>   {"owner","expires"}: the request writing upload <id>
 //
 // A chunk is appended to data/<id> and then the session's offset and hash
 // state are saved: two requests doing that at once for one upload (a
 // client retrying on another replica while the first attempt still
 // writes) could leave a hash state that does not describe the data, and
 // the digest check at the end would vouch for bytes it never saw. So
-// PATCH, PUT and DELETE of an upload hold its lease, renewed while held; a
-// second writer is answered 416 and, as the spec has it, asks where the
-// upload stands and resumes. A lease whose writer died expires after
-// uploadLockTTL. The directory goes when the upload does.
+// PATCH, PUT and DELETE of an upload hold its lock, created exclusively
+// (storage.Creator) and renewed while held; a second writer is answered
+// 416 and, as the spec has it, asks where the upload stands and resumes.
+// A lock whose writer died expires after uploadLockTTL.
 const uploadLockTTL = time.Minute
 
-func uploadLockDir(id string) string { return "uploadlocks/" + id }
+func uploadLockPath(id string) string { return "uploadlocks/" + id }
+
+type uploadLock struct {
+	Owner   string    `json:"owner"`
+	Expires time.Time `json:"expires"`
+}
 
 // lockUpload makes the caller upload id's only writer until unlock. Over a
 // driver without conditional creates there is no lock.
@@ -35,10 +40,8 @@ func (s *Server) lockUpload(ctx context.Context, id string) (unlock func(), err 
 	if !ok {
 		return func() {}, nil
 	}
-	l, err := takeLease(ctx, s.st, c, uploadLockDir(id), newID(), uploadLockTTL)
-	if errors.Is(err, errLeaseHeld) {
-		return nil, errf(http.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid, "upload %s is being written by another request", id)
-	} else if err != nil {
+	owner := newID()
+	if err := createUploadLock(ctx, s.st, c, id, owner); err != nil {
 		return nil, err
 	}
 	stop, done := make(chan struct{}), make(chan struct{})
@@ -52,7 +55,7 @@ func (s *Server) lockUpload(ctx context.Context, id string) (unlock func(), err 
 			case <-stop:
 				return
 			case <-t.C:
-				if err := l.renew(bg); err != nil {
+				if err := s.st.putJSON(bg, uploadLockPath(id), uploadLock{Owner: owner, Expires: time.Now().Add(uploadLockTTL)}); err != nil {
 					s.log.Warn("renew upload lock", "upload", id, "err", err)
 				}
 			}
@@ -61,22 +64,43 @@ func (s *Server) lockUpload(ctx context.Context, id string) (unlock func(), err 
 	return func() {
 		close(stop)
 		<-done
-		if err := l.release(bg); err != nil {
+		if err := ignoreNotFound(s.st.d.Delete(bg, uploadLockPath(id))); err != nil {
 			s.log.Warn("release upload lock", "upload", id, "err", err)
-		}
-		if err := dropFinishedUploadLock(bg, s.st, id); err != nil {
-			s.log.Warn("remove upload lock", "upload", id, "err", err)
 		}
 	}, nil
 }
 
-// dropFinishedUploadLock removes the lock directory of an upload that no
-// longer exists (finished, cancelled or purged): no writer can want it.
-func dropFinishedUploadLock(ctx context.Context, st store, id string) error {
-	if _, err := st.d.Get(ctx, uploadPath(id)); !errors.Is(err, errdefs.ErrNotFound) {
+// createUploadLock creates the lock, taking over one that expired.
+func createUploadLock(ctx context.Context, st store, c storage.Creator, id, owner string) error {
+	b, err := json.Marshal(uploadLock{Owner: owner, Expires: time.Now().Add(uploadLockTTL)})
+	if err != nil {
 		return err
 	}
-	return ignoreNotFound(st.d.Delete(ctx, uploadLockDir(id)))
+	busy := errf(http.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid, "upload %s is being written by another request", id)
+	err = c.Create(ctx, uploadLockPath(id), b)
+	if !errors.Is(err, errdefs.ErrAlreadyExists) {
+		return err
+	}
+	var l uploadLock
+	switch err := st.getJSON(ctx, uploadLockPath(id), &l); {
+	case errors.Is(err, errdefs.ErrNotFound):
+		// Released meanwhile: one more try.
+	case err != nil:
+		return err
+	case l.Owner == owner:
+		return nil // a create retried after its response was lost
+	case time.Now().Before(l.Expires):
+		return busy
+	default:
+		if err := ignoreNotFound(st.d.Delete(ctx, uploadLockPath(id))); err != nil {
+			return err
+		}
+	}
+	err = c.Create(ctx, uploadLockPath(id), b)
+	if errors.Is(err, errdefs.ErrAlreadyExists) {
+		return busy
+	}
+	return err
 }
 
 // lockedUpload locks the upload of rt and loads its session under the lock.
