@@ -155,7 +155,10 @@ func TestDaemonJSONApplies(t *testing.T) {
 	d := &daemon{t: t, dir: testRoot, DataRoot: filepath.Join(testRoot, "data"), ExecRoot: filepath.Join(testRoot, "exec"), Sock: filepath.Join(testRoot, "berth.sock")}
 	d.Host = "unix://" + d.Sock
 	os.WriteFile(filepath.Join(testRoot, "daemon.json"), []byte(`{"storage-driver": "vfs", "labels": ["team=infra"]}`), 0o600)
-	t.Cleanup(func() { d.stop() })
+	t.Cleanup(func() {
+		d.stop()
+		d.removeNetwork()
+	})
 	d.start()
 	if out := d.must("info", "--format", "{{.Driver}} {{.Labels}}"); strings.TrimSpace(out) != "vfs [team=infra]" {
 		t.Fatalf("daemon.json not applied: %q", out)
