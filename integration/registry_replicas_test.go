@@ -581,7 +581,7 @@ func newEventHook(t *testing.T) *eventHook {
 // replica that served it (so by all three).
 func checkEvents(t *testing.T, h *eventHook) {
 	t.Helper()
-	want := map[string]int{"push blob": stormImages * 3, "push manifest": stormImages, "pull manifest": stormImages * 4}
+	want := map[string]int{"push blob": stormImages * 3, "push manifest": stormImages, "pull manifest": stormImages * 4, "pull blob": stormImages * 2}
 	var got map[string]int
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		h.mu.Lock()

@@ -130,6 +130,8 @@ func TestNotificationsEveryAction(t *testing.T) {
 	must(201, "PUT", "/v2/alice/app/manifests/v1", m, append(alice, "Content-Type", "application/vnd.oci.image.manifest.v1+json")...)
 	must(200, "HEAD", "/v2/alice/app/manifests/v1", nil, alice...)
 	must(200, "GET", "/v2/alice/app/manifests/v1", nil, alice...)
+	must(200, "HEAD", "/v2/alice/app/blobs/"+ld.String(), nil, alice...)
+	must(200, "GET", "/v2/alice/app/blobs/"+ld.String(), nil, alice...)
 	must(202, "DELETE", "/v2/alice/app/manifests/v1", nil, alice...)
 	must(202, "DELETE", "/v2/alice/app/manifests/"+md.String(), nil, alice...)
 	must(202, "DELETE", "/v2/alice/app/blobs/"+ld.String(), nil, alice...)
@@ -147,6 +149,7 @@ func TestNotificationsEveryAction(t *testing.T) {
 		{"mount", "alice/copy", blob, "", "alice/app", ld, int64(len(layer)), "POST", "alice"},
 		{"push", "alice/app", mt, "v1", "", md, int64(len(m)), "PUT", "alice"},
 		{"pull", "alice/app", mt, "v1", "", md, int64(len(m)), "GET", "alice"},
+		{"pull", "alice/app", blob, "", "", ld, int64(len(layer)), "GET", "alice"},
 		{"delete", "alice/app", "", "v1", "", "", 0, "DELETE", "alice"},
 		{"delete", "alice/app", mt, "", "", md, 0, "DELETE", "alice"},
 		{"delete", "alice/app", blob, "", "", ld, 0, "DELETE", "alice"},

@@ -36,6 +36,7 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) error
 		if url != "" {
 			w.Header().Set("Docker-Content-Digest", d.String())
 			http.Redirect(w, r, url, http.StatusTemporaryRedirect)
+			s.emit(r, notify.ActionPull, blobEvent(r, rt.name, d, l.Size))
 			return nil
 		}
 	}
@@ -65,6 +66,9 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) error
 	}
 	defer rc.Close()
 	w.WriteHeader(status)
+	// A GET is a pull (each range of a resumed one too, as the CNCF
+	// registry counts them); a HEAD is a check.
+	s.emit(r, notify.ActionPull, blobEvent(r, rt.name, d, l.Size))
 	// Once the status is out an error can only cut the body short, which
 	// the client detects by Content-Length.
 	if _, err := io.CopyN(w, rc, end-start); err != nil {

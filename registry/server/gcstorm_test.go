@@ -78,7 +78,11 @@ func (p *stormPusher) pushImage(repo, tag string) (digest.Digest, error) {
 	body, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mtOCIManifest,
 		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest.FromBytes(cfg), "size": len(cfg)},
 		"layers": descs})
-	for range 10 {
+	// Collections run back to back with a grace far below any real one, so
+	// on a loaded machine a push can lose its blobs to several in a row
+	// before its manifest lands; what must never happen is losing a blob
+	// of an acknowledged manifest.
+	for range pushTries {
 		for _, b := range append([][]byte{cfg}, layers...) {
 			if err := p.pushBlobTo(repo, b); errors.Is(err, errRetry) {
 				p.retries.Add(1)
@@ -96,7 +100,7 @@ func (p *stormPusher) pushImage(repo, tag string) (digest.Digest, error) {
 		}
 		p.retries.Add(1)
 	}
-	return "", fmt.Errorf("%s:%s: still racing the collector after 10 tries", repo, tag)
+	return "", fmt.Errorf("%s:%s: still racing the collector after %d tries", repo, tag, pushTries)
 }
 
 // stormGrace is far below any real grace period: the blobs a push HEADs and
@@ -104,6 +108,9 @@ func (p *stormPusher) pushImage(repo, tag string) (digest.Digest, error) {
 // none at all, collections back to back would take every blob between its
 // upload and its manifest, and no push would ever finish.
 const stormGrace = 30 * time.Millisecond
+
+// pushTries bounds a pusher's attempts at one image.
+const pushTries = 40
 
 // TestGCDuringPushStorm runs collections with a tiny grace period back to back
 // while four clients push, re-push, mount and delete images drawn from a
