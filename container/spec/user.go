@@ -100,7 +100,11 @@ func resolveUser(passwd []passwdEntry, groups []groupEntry, userSpec string, gro
 			return User{}, err
 		}
 		u.GID = gid
-	} else if matched != "" {
+	}
+	// As Docker: the primary group is among the supplementary ones too, so
+	// it survives a setgroups and shows in /proc/self/status.
+	u.AdditionalGids = []uint32{u.GID}
+	if groupArg == "" && matched != "" {
 		for _, g := range groups {
 			for _, m := range g.members {
 				if m == matched {

@@ -55,17 +55,17 @@ func TestResolveUser(t *testing.T) {
 		want     User
 		wantErr  string
 	}{
-		{spec: "", want: User{UID: 0, GID: 0, AdditionalGids: []uint32{10}, Home: "/root"}},
-		{spec: "root", want: User{AdditionalGids: []uint32{10}, Home: "/root"}},
-		{spec: "app", want: User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10, 29}, Home: "/home/app"}},
-		{spec: "1000", want: User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10, 29}, Home: "/home/app"}},
-		{spec: "app:staff", want: User{UID: 1000, GID: 50, Home: "/home/app"}},
-		{spec: "app:50", want: User{UID: 1000, GID: 50, Home: "/home/app"}},
-		{spec: "www-data", want: User{UID: 33, GID: 33, Home: "/var/www"}},
-		{spec: "4242", want: User{UID: 4242}},
-		{spec: "4242:4343", want: User{UID: 4242, GID: 4343}},
-		{spec: "1000:1000", want: User{UID: 1000, GID: 1000, Home: "/home/app"}},
-		{spec: "daemon", groupAdd: []string{"audio", "777", "wheel"}, want: User{UID: 1, GID: 1, AdditionalGids: []uint32{29, 777, 10}, Home: "/usr/sbin"}},
+		{spec: "", want: User{UID: 0, GID: 0, AdditionalGids: []uint32{0, 10}, Home: "/root"}},
+		{spec: "root", want: User{AdditionalGids: []uint32{0, 10}, Home: "/root"}},
+		{spec: "app", want: User{UID: 1000, GID: 1000, AdditionalGids: []uint32{1000, 10, 29}, Home: "/home/app"}},
+		{spec: "1000", want: User{UID: 1000, GID: 1000, AdditionalGids: []uint32{1000, 10, 29}, Home: "/home/app"}},
+		{spec: "app:staff", want: User{UID: 1000, GID: 50, AdditionalGids: []uint32{50}, Home: "/home/app"}},
+		{spec: "app:50", want: User{UID: 1000, GID: 50, AdditionalGids: []uint32{50}, Home: "/home/app"}},
+		{spec: "www-data", want: User{UID: 33, GID: 33, AdditionalGids: []uint32{33}, Home: "/var/www"}},
+		{spec: "4242", want: User{UID: 4242, AdditionalGids: []uint32{0}}},
+		{spec: "4242:4343", want: User{UID: 4242, GID: 4343, AdditionalGids: []uint32{4343}}},
+		{spec: "1000:1000", want: User{UID: 1000, GID: 1000, AdditionalGids: []uint32{1000}, Home: "/home/app"}},
+		{spec: "daemon", groupAdd: []string{"audio", "777", "wheel"}, want: User{UID: 1, GID: 1, AdditionalGids: []uint32{1, 29, 777, 10}, Home: "/usr/sbin"}},
 		{spec: "xyz", wantErr: "unable to find user xyz: no matching entries in passwd file: invalid argument"},
 		{spec: "app:nogroup", wantErr: "unable to find group nogroup: no matching entries in group file: invalid argument"},
 		{spec: "root", groupAdd: []string{"nope"}, wantErr: "unable to find group nope: no matching entries in group file: invalid argument"},
@@ -95,11 +95,11 @@ func TestResolveUserWithoutEtc(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	got, err := ResolveUser(root, "", nil)
-	if err != nil || !reflect.DeepEqual(got, User{}) {
+	if err != nil || !reflect.DeepEqual(got, User{AdditionalGids: []uint32{0}}) {
 		t.Fatalf("root without passwd: %+v, %v", got, err)
 	}
 	got, err = ResolveUser(root, "123:456", []string{"789"})
-	if err != nil || !reflect.DeepEqual(got, User{UID: 123, GID: 456, AdditionalGids: []uint32{789}}) {
+	if err != nil || !reflect.DeepEqual(got, User{UID: 123, GID: 456, AdditionalGids: []uint32{456, 789}}) {
 		t.Fatalf("numeric without passwd: %+v, %v", got, err)
 	}
 	if _, err := ResolveUser(root, "nobody", nil); err == nil {
