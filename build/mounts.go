@@ -14,8 +14,8 @@ import (
 	"strings"
 	"sync"
 
-	"berth/archive"
 	"berth/errdefs"
+	"berth/fscopy"
 	"berth/mount"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -236,11 +236,7 @@ func copyTree(ctx context.Context, src, dst string) error {
 		_, err = io.Copy(out, in)
 		return errors.Join(err, out.Close())
 	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(archive.Tar(ctx, pw, src)) }()
-	_, err = archive.Apply(ctx, dst, pr, archive.ApplyOptions{Mode: archive.WhiteoutDelete})
-	pr.CloseWithError(io.ErrClosedPipe)
-	return err
+	return fscopy.Tree(ctx, src, dst)
 }
 
 // mountImage mounts an image's files read-only until release.
