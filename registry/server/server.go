@@ -77,6 +77,13 @@ var (
 
 const maxNameLen = 255
 
+// ValidName reports whether name is a repository name of the distribution
+// spec's grammar.
+func ValidName(name string) bool { return len(name) <= maxNameLen && nameRe.MatchString(name) }
+
+// ValidTag reports whether tag is a tag of the distribution spec's grammar.
+func ValidTag(tag string) bool { return tagRe.MatchString(tag) }
+
 // route is a parsed /v2/ path.
 type route struct {
 	kind string // base, catalog, tags, manifest, blob, upload, referrers

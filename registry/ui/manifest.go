@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"berth/registry/auth"
+	"berth/registry/server"
 )
 
 const (
@@ -251,7 +252,7 @@ func (u *UI) manifest(w http.ResponseWriter, req *request, name, ref string) err
 		return err
 	}
 	isDigest := strings.Contains(ref, ":")
-	if isDigest && digest.Digest(ref).Validate() != nil || !isDigest && !tagRe.MatchString(ref) {
+	if isDigest && digest.Digest(ref).Validate() != nil || !isDigest && !server.ValidTag(ref) {
 		return notFound("manifest %q", ref)
 	}
 	if ok, err := u.may(ctx, user, name, auth.ActionPull); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,13 +18,6 @@ import (
 	"berth/registry/storage"
 )
 
-// The distribution spec's grammar, checked before a name or tag goes into
-// a path of the in-process API.
-var (
-	nameRe = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
-	tagRe  = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
-)
-
 const (
 	defaultPage = 50
 	maxPage     = 1000
@@ -33,7 +25,9 @@ const (
 )
 
 func validName(name string) error {
-	if len(name) > 255 || !nameRe.MatchString(name) {
+	// The spec's grammar, checked before a name goes into a path of the
+	// in-process API.
+	if !server.ValidName(name) {
 		return notFound("repository %q", name)
 	}
 	return nil
@@ -187,7 +181,7 @@ func (u *UI) namespaces(w http.ResponseWriter, req *request) error {
 type repoRow struct{ Name string }
 
 func (u *UI) repositories(w http.ResponseWriter, req *request, ns string) error {
-	if ns != topLevel && (strings.Contains(ns, "/") || !nameRe.MatchString(ns)) {
+	if ns != topLevel && (strings.Contains(ns, "/") || !server.ValidName(ns)) {
 		return notFound("namespace %q", ns)
 	}
 	repos, err := u.visibleRepos(req.r.Context(), req.sess.User)
@@ -291,7 +285,7 @@ func (u *UI) tags(w http.ResponseWriter, req *request, name string) error {
 	if more && len(tags) > 0 {
 		v.Next = nextURL("/ui/repo/"+name, req.r, tags[len(tags)-1], n)
 	}
-	if d := req.r.URL.Query().Get("deleted"); tagRe.MatchString(d) {
+	if d := req.r.URL.Query().Get("deleted"); server.ValidTag(d) {
 		v.Deleted = d
 	}
 	return u.render(w, req, http.StatusOK, "tags", v)
@@ -304,7 +298,7 @@ func (u *UI) deleteTag(w http.ResponseWriter, req *request, name, tag string) er
 	if err := validName(name); err != nil {
 		return err
 	}
-	if !tagRe.MatchString(tag) {
+	if !server.ValidTag(tag) {
 		return notFound("tag %q", tag)
 	}
 	ctx, user := req.r.Context(), req.sess.User
