@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,10 +77,9 @@ func startDaemonCgroup2(t *testing.T) *v2Daemon {
 func (v *v2Daemon) launch() {
 	v.t.Helper()
 	v.log = &bytes.Buffer{}
-	v.cmd = exec.Command(berthBin, v.args()...)
+	v.cmd = cgroup2ViewCommand(berthBin, v.args()...)
 	v.cmd.Stdout, v.cmd.Stderr = v.log, v.log
-	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := startInCgroup2View(v.cmd); err != nil {
+	if err := v.cmd.Start(); err != nil {
 		v.cmd = nil
 		v.t.Fatalf("start the daemon on a cgroup2 view: %v", err)
 	}
@@ -105,29 +103,18 @@ func (v *v2Daemon) restart() {
 	v.start()
 }
 
-// startInCgroup2View starts cmd in a new mount namespace, private from the
-// host's, in which cgroup2 is mounted over /sys/fs/cgroup. The namespace is
-// made on a locked thread that is never unlocked, so the runtime ends that
-// thread instead of giving it back to other goroutines.
-func startInCgroup2View(cmd *exec.Cmd) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			errc <- fmt.Errorf("unshare: %w", err)
-			return
-		}
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			errc <- fmt.Errorf("make / private: %w", err)
-			return
-		}
-		if err := unix.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-			errc <- fmt.Errorf("mount cgroup2: %w", err)
-			return
-		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
+// cgroup2ViewCommand runs bin in a new mount namespace, private from the
+// host's, in which cgroup2 is mounted over /sys/fs/cgroup. The namespace
+// is the child's alone: unsharing in the test process instead would, when
+// the goroutine happens to run on the main thread, leave the whole test
+// binary's /proc/self/mountinfo looking at the private view (Go wedges a
+// locked main thread rather than ending it), and other tests would stop
+// seeing the host's mounts. Go makes / private in the child before exec.
+func cgroup2ViewCommand(bin string, args ...string) *exec.Cmd {
+	script := `mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup && exec "$@"`
+	cmd := exec.Command("/bin/sh", append([]string{"-c", script, "sh", bin}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS}
+	return cmd
 }
 
 func (d *daemon) waitReady() {
