@@ -149,6 +149,9 @@ func (d *daemon) removeContainers() {
 	if len(ids) > 0 {
 		d.berth(append([]string{"rm", "-f"}, ids...)...)
 	}
+	// User networks' bridges and tables outlive the daemon as its default
+	// bridge does; with no container left, prune takes them all.
+	d.berth("network", "prune", "-f")
 }
 
 // removeNetwork deletes the daemon's bridge and nftables table, which a
